@@ -1,0 +1,3 @@
+from lightning_green.cli import main
+
+raise SystemExit(main())
