@@ -1,0 +1,28 @@
+"""Shared test set-up: offline Hugging Face, a non-interactive matplotlib, thread checks."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+# No network in tests: hub models and data sets are never fetched.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def lightning_green_threads() -> list[threading.Thread]:
+    """Threads started by lightning-green that are still alive."""
+    return [t for t in threading.enumerate() if t.name.startswith("lightning-green") and t.is_alive()]
+
+
+@pytest.fixture
+def no_thread_leak():
+    """Fails the test if a lightning-green thread outlives it."""
+    yield
+    leaked = lightning_green_threads()
+    assert not leaked, f"lightning-green threads still alive: {leaked}"
