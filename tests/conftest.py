@@ -13,6 +13,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Report-building bugs raise in tests instead of becoming a warning (see hooks._finish).
+os.environ.setdefault("LIGHTNING_GREEN_STRICT", "1")
 
 
 def lightning_green_threads() -> list[threading.Thread]:

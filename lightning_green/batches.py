@@ -1,0 +1,54 @@
+"""Counting the work a training batch does: samples and (for text) tokens.
+
+Called once per batch on the training thread, so it only reads tensor shapes, except for
+``attention_mask.sum()``; on a GPU that sum stays on the device (no synchronisation) and is
+read once at the end of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _first_tensor(batch: Any) -> Any:
+    if hasattr(batch, "shape") and hasattr(batch, "ndim"):
+        return batch if batch.ndim > 0 else None
+    if isinstance(batch, Mapping):
+        for key in ("input_ids", "x", "inputs", "pixel_values"):
+            if key in batch:
+                found = _first_tensor(batch[key])
+                if found is not None:
+                    return found
+        for value in batch.values():
+            found = _first_tensor(value)
+            if found is not None:
+                return found
+        return None
+    if isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)):
+        for value in batch:
+            found = _first_tensor(value)
+            if found is not None:
+                return found
+    return None
+
+
+def count_samples(batch: Any) -> int:
+    """Samples in ``batch``: the leading dimension of its first tensor (0 if none)."""
+    tensor = _first_tensor(batch)
+    return int(tensor.shape[0]) if tensor is not None else 0
+
+
+def token_count(batch: Any) -> Any:
+    """Tokens in a text batch, or None when the batch carries no ``input_ids``.
+
+    With an ``attention_mask`` the count excludes padding. Returns an int for CPU tensors
+    and a 0-dim device tensor for accelerator tensors (read it later, not per batch).
+    """
+    if not isinstance(batch, Mapping) or "input_ids" not in batch:
+        return None
+    mask = batch.get("attention_mask")
+    if mask is None:
+        return int(batch["input_ids"].numel())
+    total = mask.sum()
+    return int(total) if total.device.type == "cpu" else total
