@@ -213,7 +213,7 @@ def _is_default_baseline(run: Run) -> bool:
     pruning = overrides.get("pruning", config.get("pruning"))
     if isinstance(pruning, dict):
         pruning = pruning.get("name", pruning.get("mode", pruning.get("method")))
-    return str(precision).lower() in _FP32 | {"none"} and str(pruning).lower() in {"none", "null", ""}
+    return str(precision).lower() in _FP32 and str(pruning).lower() in {"none", "null", ""}
 
 
 def choose_baseline(runs: Sequence[Run], baseline: str | None = None) -> Run | None:
@@ -221,8 +221,9 @@ def choose_baseline(runs: Sequence[Run], baseline: str | None = None) -> Run | N
     by default the fp32 / no-pruning run, else the first run."""
     if not runs:
         return None
-    if baseline is None:
-        return next((r for r in runs if _is_default_baseline(r)), runs[0])
+    if baseline is None:  # a completed fp32 / no-pruning run, else any such run, else the first
+        defaults = [r for r in runs if _is_default_baseline(r)]
+        return ([r for r in defaults if r.report.status == "completed"] or defaults or list(runs))[0]
     for run in runs:
         if baseline in (run.name, run.path.name):
             return run

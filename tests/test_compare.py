@@ -65,6 +65,18 @@ def test_baseline_option_by_name_and_overrides(tmp_path):
         compare(runs, baseline="precision=16")
 
 
+def test_default_baseline_prefers_a_completed_run(tmp_path):
+    root = tmp_path / "runs"
+    _run(root, "a", overrides=["precision=bf16"], start_min=0)
+    _run(root, "b", overrides=["precision=32"], start_min=5, status="failed")
+    _run(root, "c", overrides=["precision=32-true", "pruning=none"], start_min=10)
+    assert compare(load_runs([root])).baseline.name == "c"
+    (root / "c" / "footprint.json").unlink()
+    assert compare(load_runs([root])).baseline.name == "b"  # failed, but still the fp32 run
+    (root / "b" / "footprint.json").unlink()
+    assert compare(load_runs([root])).baseline.name == "a"  # no fp32 run: the first
+
+
 def test_pareto_front_hand_computed():
     points = [(1.0, 0.5), (2.0, 0.7), (2.0, 0.6), (3.0, 0.7), (4.0, 0.9), (0.5, 0.1)]
     assert pareto_front(points, maximize=True) == [0, 1, 4, 5]
