@@ -1,0 +1,154 @@
+"""CpuEstimateSensor (TDP x measured load) and RamEstimateSensor (W per GB)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+import pytest
+
+from lightning_green.sensors import CpuEstimateSensor, RamEstimateSensor
+from lightning_green.sensors import cpu as cpu_module
+from lightning_green.sensors.cpu import read_cpuinfo
+
+
+def scripted(*samples):
+    """A cpu_times reader returning cumulative (busy_s, total_s) pairs in order."""
+    it = iter(samples)
+    return lambda: next(it)
+
+
+def test_power_follows_scripted_load_linearly():
+    sensor = CpuEstimateSensor(tdp_w=100, cpu_times=scripted((10, 40), (11, 42), (13, 44), (13, 48), (13, 48)))
+    sensor.open()
+    assert sensor.power_w() == pytest.approx(100 * (0.1 + 0.9 * 0.5))  # 1 of 2 s busy
+    assert sensor.power_w() == pytest.approx(100.0)  # fully busy
+    assert sensor.power_w() == pytest.approx(10.0)  # idle: the 10 % floor
+    assert sensor.power_w() == pytest.approx(10.0)  # counters did not tick: last load kept
+    assert sensor.last_load == 0.0
+    assert sensor.measured is False and sensor.component == "cpu" and sensor.scope == "host"
+    assert sensor.method == "estimated: 100 W (tdp_w) x (0.1 + 0.9 x load)"
+
+
+def test_one_busy_core_of_two_is_charged_half_not_a_cubic_sliver():
+    # codecarbon's 0.1 + 0.9 * load**3 would give 21 % here; the linear model gives 55 %.
+    sensor = CpuEstimateSensor(tdp_w=8, cpu_times=scripted((0, 0), (1.0, 2.0)))
+    sensor.open()
+    assert sensor.power_w() == pytest.approx(8 * 0.55)
+
+
+def test_first_reading_without_open_uses_since_boot_average():
+    sensor = CpuEstimateSensor(tdp_w=10, idle_fraction=0.0, cpu_times=scripted((30, 120)))
+    assert sensor.power_w() == pytest.approx(2.5)
+
+
+def test_unknown_model_is_charged_per_thread():
+    sensor = CpuEstimateSensor(cpu_model="Mystery CPU 9000", logical_cpus=6, sockets=1, virtual=False)
+    assert sensor.max_power_w == pytest.approx(24.0)
+    assert "4 W/thread x 6 threads" in sensor.method and "unknown CPU model" in sensor.method
+
+
+def test_known_model_uses_carbon_tdp_times_sockets_on_bare_metal():
+    from lightning_green.carbon import cpu_tdp_w
+
+    model = "AMD EPYC 7543 32-Core Processor"
+    tdp = cpu_tdp_w(model)
+    assert tdp == pytest.approx(225.0)  # codecarbon's cpu_power.csv
+    sensor = CpuEstimateSensor(cpu_model=model, logical_cpus=128, sockets=2, virtual=False)
+    assert sensor.max_power_w == pytest.approx(450.0)
+    assert "225 W TDP x 2 socket(s)" in sensor.method and "codecarbon" in sensor.method
+
+
+def test_vm_slice_is_capped_per_thread_not_whole_tdp():
+    sensor = CpuEstimateSensor(cpu_model="AMD EPYC 7543 32-Core Processor", logical_cpus=2, sockets=1, virtual=True)
+    assert sensor.max_power_w == pytest.approx(8.0)
+    assert "VM slice" in sensor.method and "225 W TDP" in sensor.method
+
+
+def test_tdp_lookup_goes_through_carbon(monkeypatch):
+    import lightning_green.carbon as carbon
+
+    seen = []
+    monkeypatch.setattr(carbon, "cpu_tdp_w", lambda model: seen.append(model) or 77.0)
+    sensor = CpuEstimateSensor(cpu_model="Some CPU", logical_cpus=4, sockets=1, virtual=False)
+    assert seen == ["Some CPU"] and sensor.max_power_w == pytest.approx(77.0)
+
+
+def test_cpuinfo_parsing(tmp_path):
+    text = "".join(
+        f"processor\t: {i}\nmodel name\t: Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz\nphysical id\t: {i // 2}\n"
+        f"flags\t\t: fpu sse2 hypervisor avx\n\n"
+        for i in range(4)
+    )
+    (tmp_path / "cpuinfo").write_text(text)
+    info = read_cpuinfo(tmp_path / "cpuinfo")
+    assert info == {"model": "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", "sockets": 2, "virtual": True}
+    assert read_cpuinfo(tmp_path / "absent") == {"model": None, "sockets": 1, "virtual": False}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [({"tdp_w": -1}, "tdp_w"), ({"tdp_w": "85"}, "tdp_w"), ({"idle_fraction": 1.5}, "idle_fraction"),
+     ({"w_per_thread": -4}, "w_per_thread")],
+)
+def test_cpu_arguments_are_checked(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        CpuEstimateSensor(**kwargs)
+
+
+def test_real_busy_thread_is_seen_by_the_load_measurement():
+    """A spinning thread's CPU time must show up in the measured whole-machine load.
+
+    Robust on a noisy 2-core machine: other processes only add load, so the measured busy
+    fraction must be at least what this process alone burned (minus tick slack).
+    """
+    sensor = CpuEstimateSensor(tdp_w=100)
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+
+    sensor.open()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    worker = threading.Thread(target=spin)
+    worker.start()
+    time.sleep(0.5)
+    stop.set()
+    worker.join()
+    power_w = sensor.power_w()
+    own_fraction = (time.process_time() - cpu0) / ((time.perf_counter() - wall0) * psutil.cpu_count())
+    assert own_fraction > 0.05  # the thread really ran, even on a busy machine
+    floor = 0.85 * own_fraction - 0.02  # 10 ms accounting ticks over a 0.5 s window
+    assert sensor.last_load >= floor
+    assert power_w >= 100 * (0.1 + 0.9 * floor)
+
+
+def test_system_cpu_times_is_cumulative():
+    busy0, total0 = cpu_module.system_cpu_times()
+    busy1, total1 = cpu_module.system_cpu_times()
+    assert 0 <= busy0 <= total0 and busy1 >= busy0 and total1 >= total0
+
+
+def test_ram_model_arithmetic():
+    sensor = RamEstimateSensor(w_per_gb=0.5, gb=16)
+    assert sensor.power_w() == pytest.approx(8.0)
+    assert (sensor.component, sensor.measured, sensor.scope, sensor.kind) == ("ram", False, "host", "power")
+    assert sensor.method == "estimated: 0.5 W/GB x 16.0 GB"
+    assert sensor.describe()["device"] == "16.0 GB"
+
+
+def test_ram_default_is_green_algorithms_times_total_memory():
+    sensor = RamEstimateSensor()
+    gb = psutil.virtual_memory().total / 2**30
+    assert sensor.gb == pytest.approx(gb)
+    assert sensor.power_w() == pytest.approx(0.3725 * gb)
+    assert "Green Algorithms" in sensor.method
+
+
+@pytest.mark.parametrize(("kwargs", "word"), [({"w_per_gb": -1}, "w_per_gb"), ({"gb": float("nan")}, "gb"),
+                                               ({"gb": "8"}, "gb")])
+def test_ram_arguments_are_checked(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        RamEstimateSensor(**kwargs)
