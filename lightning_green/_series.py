@@ -183,7 +183,7 @@ class Track:
         cum = self.base + (v - self.ref)
         if not self.has_samples:
             self._push(t, cum, 0.0)
-        elif t > self.t_last and (cum > self.cum or t - self.t_last >= max_gap_s):
+        elif t > self.t_last and (cum > self.cum or problem or t - self.t_last >= max_gap_s):
             self._push(t, cum, (cum - self.cum) / (t - self.t_last))
         return problem
 

@@ -24,7 +24,8 @@ class StepsWriter:
     """Stream :class:`~lightning_green.ledger.StepRow` objects to a CSV file.
 
     Usable directly as a ledger's ``step_sink``. At most ``buffer_rows`` formatted rows are
-    held in memory; :meth:`close` (or :meth:`flush`) writes the rest.
+    held in memory; :meth:`close` (or :meth:`flush`) writes the rest. A failed write raises
+    and its rows are dropped (counted in ``rows_dropped``), so memory stays bounded.
 
     Args:
         path: The CSV file; created with a header if missing or empty, else appended to.
@@ -40,6 +41,7 @@ class StepsWriter:
         self.components = [str(c) for c in components]
         self.buffer_rows = buffer_rows
         self.rows_written = 0
+        self.rows_dropped = 0
         self._buffer: list[str] = []
         self._columns: list[str] | None = None  # settled at the first row
         self._needs_header = False
@@ -82,16 +84,21 @@ class StepsWriter:
         """Append the buffered rows (and the header, for a new file)."""
         if not self._buffer and not self._needs_header:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", newline="", encoding="utf-8") as f:
-            if self._needs_header:
-                out = io.StringIO()
-                csv.writer(out, lineterminator="\n").writerow(self._columns)
-                f.write(out.getvalue())
-                self._needs_header = False
-            f.writelines(self._buffer)
-        self.rows_written += len(self._buffer)
-        self._buffer.clear()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", newline="", encoding="utf-8") as f:
+                if self._needs_header:
+                    out = io.StringIO()
+                    csv.writer(out, lineterminator="\n").writerow(self._columns)
+                    f.write(out.getvalue())
+                    self._needs_header = False
+                f.writelines(self._buffer)
+            self.rows_written += len(self._buffer)
+        except OSError:
+            self.rows_dropped += len(self._buffer)  # memory stays bounded if the disk fails
+            raise
+        finally:
+            self._buffer.clear()
 
     def close(self) -> None:
         """Write everything buffered. Safe to call more than once."""
@@ -102,7 +109,7 @@ def _read_header(path: Path) -> list[str] | None:
     try:
         with open(path, newline="", encoding="utf-8") as f:
             return next(csv.reader(f), None) or None
-    except (FileNotFoundError, IsADirectoryError):
+    except OSError:  # missing or unreadable: write a new header (a write error shows later)
         return None
 
 

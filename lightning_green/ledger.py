@@ -164,7 +164,7 @@ class Ledger:
             self._step = None
         if self.step_sink is None:
             return
-        per_sensor = [cum[i] - start[i] for i in range(self._n)]
+        per_sensor = [c - s for c, s in zip(cum, start)]
         self.step_sink(StepRow(
             step=int(label[1]),
             epoch=self.epoch,
@@ -172,7 +172,7 @@ class Ledger:
             end_s=t + self.wall_offset_s,
             energy_j=math.fsum(per_sensor),
             energy_j_by_component={
-                comp: math.fsum(per_sensor[i] for i in idx)
+                comp: per_sensor[idx[0]] if len(idx) == 1 else math.fsum(per_sensor[i] for i in idx)
                 for comp, idx in zip(self.components, self._by_component)
             },
             samples=samples,

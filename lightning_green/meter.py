@@ -252,9 +252,11 @@ class Meter:
             if not self._finished:
                 self._round(force=False, final=False)
             self._ready.set()
-            while not self._stopping.is_set() and not self._finished:
+            while True:
                 began = time.monotonic()
-                self._wake.clear()
+                self._wake.clear()  # before the checks: a later stop() or flush() re-sets it
+                if self._stopping.is_set() or self._finished:
+                    break
                 ticket = self._flush_requested
                 self._round(force=ticket > self._flush_done, final=False)
                 if ticket > self._flush_done:
