@@ -8,10 +8,12 @@ to them with ``LIGHTNING_GREEN_CONFIG_DIR=/path/to/conf`` or Hydra's ``--config-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import hydra
@@ -25,6 +27,7 @@ PRECISIONS = {
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "fsdp")
 #: Set by rank 0 before fit: the job's overrides and run folder, for processes Lightning relaunches.
 CHILD_ENV = "LIGHTNING_GREEN_HYDRA_JOB"
+_LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
 def _config_dir() -> str:
@@ -68,6 +71,9 @@ def validate_config(cfg: DictConfig) -> dict[str, Any]:
     strategy = cfg.strategy.get("name")
     if strategy not in STRATEGIES:
         raise ValueError(f"`strategy.name` must be one of {list(STRATEGIES)}, got {strategy!r}")
+    if strategy == "fsdp" and _on_cpu(cfg):
+        raise ValueError("`strategy=fsdp` needs GPUs (Lightning's FSDP requires CUDA) and this run would use the CPU; "
+                         f"on a CPU use one of {[s for s in STRATEGIES if s != 'fsdp']}")
     method, amount = validate_pruning(cfg.pruning.get("method"), cfg.pruning.get("amount"))
     if cfg.data.get("source") == "files":
         if OmegaConf.is_missing(cfg.data, "train_files"):
@@ -81,12 +87,18 @@ def resolve_devices(cfg: DictConfig) -> Any:
     devices = cfg.trainer.get("devices", "auto")
     if devices != "auto":
         return devices
+    cpu_devices = int(cfg.strategy.get("cpu_devices", 1))
+    return cpu_devices if cpu_devices > 1 and _on_cpu(cfg) else "auto"
+
+
+def _on_cpu(cfg: DictConfig) -> bool:
+    """Whether ``trainer.accelerator`` resolves to the CPU (``auto`` without CUDA)."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator != "auto":
+        return accelerator == "cpu"
     import torch
 
-    accelerator = str(cfg.trainer.get("accelerator", "auto"))
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
-    cpu_devices = int(cfg.strategy.get("cpu_devices", 1))
-    return cpu_devices if on_cpu and cpu_devices > 1 else "auto"
+    return not torch.cuda.is_available() and not torch.backends.mps.is_available()
 
 
 def _overrides() -> list[str]:
@@ -102,7 +114,8 @@ def _energy_callback(cfg: DictConfig, output_dir: str) -> Any:
         return hydra.utils.instantiate(node, output_dir=output_dir)
     except Exception as err:  # name the config key: "energy.pue must be ..."
         cause = err.__cause__ if isinstance(err.__cause__, (ValueError, TypeError)) else err
-        raise ValueError(f"energy.{cause}") from err
+        message = str(cause)
+        raise ValueError(f"`energy.{message[1:]}" if message.startswith("`") else f"energy.{message}") from err
 
 
 def _summary(report: Any, metrics: dict[str, float], output_dir: str, pruning: dict[str, Any]) -> str:
@@ -118,6 +131,31 @@ def _summary(report: Any, metrics: dict[str, float], output_dir: str, pruning: d
     files = [n for n in ("footprint.json", "emissions.csv", "steps.csv") if (Path(output_dir) / n).exists()]
     lines.append(f"Files: {', '.join(files) or 'none'} in {os.path.abspath(output_dir)}")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _launcher_scope(output_dir: str) -> Iterator[None]:
+    """Let Lightning relaunch this script for ranks > 0, and clean up after it for the next job.
+
+    The relaunched processes learn which job they join from ``CHILD_ENV`` (see :func:`child_argv`).
+    Lightning's launcher leaves ``LOCAL_RANK``, ``MASTER_PORT``, ... in this process's environment
+    and the process group open; the next job of a multirun would then neither launch its own
+    ranks nor connect to live ones, so both are undone when this process was the launcher.
+    """
+    launcher = "LOCAL_RANK" not in os.environ
+    saved = {key: os.environ.get(key) for key in (*_LAUNCH_ENV, CHILD_ENV)}
+    os.environ[CHILD_ENV] = json.dumps({"overrides": _overrides(), "output_dir": os.path.abspath(output_dir)})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if key == CHILD_ENV or launcher:
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        if launcher:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], Any]:
@@ -145,8 +183,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], Any]:
                                     _convert_="all")
     pruning_callbacks, pruning = apply_pruning(model, settings["pruning_method"], settings["pruning_amount"])
 
-    config = OmegaConf.to_container(cfg, resolve=True)
-    config.pop("hydra", None)
+    config = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+              for key in cfg if key != "hydra"}  # compose(return_hydra_config=True) keeps a `hydra` node
     energy.extra_fields.update(config=config, overrides=_overrides(), extra={
         "pruning": pruning,
         "model": {"name": cfg.model.get("pretrained") or "tiny_bert (random init)", "parameters": count_parameters(model),
@@ -156,14 +194,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], Any]:
     trainer = hydra.utils.instantiate(cfg.trainer, precision=settings["precision"], devices=resolve_devices(cfg),
                                       callbacks=[*pruning_callbacks, energy], logger=logger, _convert_="all")
     energy.extra_fields["extra"]["model"]["precision"] = str(trainer.precision)  # 16-mixed on a CPU runs as bf16-mixed
-    # Lightning relaunches this script for ranks > 0 (strategy=ddp): tell them which job they join.
-    os.environ[CHILD_ENV] = json.dumps({"overrides": _overrides(), "output_dir": os.path.abspath(output_dir)})
-    try:
+    with _launcher_scope(output_dir):
         trainer.fit(model, datamodule=datamodule)
         if cfg.get("test"):
             trainer.test(model, datamodule=datamodule)
-    finally:
-        os.environ.pop(CHILD_ENV, None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
     report = energy.report if trainer.is_global_zero else None
     if trainer.is_global_zero:

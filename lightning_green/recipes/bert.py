@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from torchmetrics import MeanMetric
 from torchmetrics.classification import Accuracy, F1Score
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -86,7 +87,7 @@ class BertClassifier(pl.LightningModule):
     LayerNorm) with linear warm-up over ``warmup_ratio`` of the run and linear decay to 0; the
     total is ``trainer.estimated_stepping_batches``.
 
-    Logged keys: ``train/loss`` (step and epoch mean), ``val/loss``, ``val/acc``, ``val/f1``,
+    Logged keys: ``train/loss_step`` (each step), ``train/loss`` (epoch mean), ``val/loss``, ``val/acc``, ``val/f1``,
     ``test/loss``, ``test/acc``, ``test/f1`` (epoch level; accuracy and F1 as fractions 0-1;
     F1 is binary for two labels, macro otherwise). Predict returns the predicted labels.
 
@@ -130,6 +131,7 @@ class BertClassifier(pl.LightningModule):
 
         if pretrained:
             self.model = AutoModelForSequenceClassification.from_pretrained(str(pretrained), num_labels=int(num_labels))
+            self.model.train()  # from_pretrained returns eval mode; Lightning switches modes per phase
         else:
             bert_config = BertConfig(**dict(config or {}), vocab_size=int(vocab_size), pad_token_id=int(pad_token_id),
                                      num_labels=int(num_labels))
@@ -138,13 +140,16 @@ class BertClassifier(pl.LightningModule):
         kwargs: dict[str, Any] = {"task": task} if task == "binary" else {"task": task, "num_classes": int(num_labels), "average": "macro"}
         self.val_acc, self.val_f1 = Accuracy(**kwargs), F1Score(**kwargs)
         self.test_acc, self.test_f1 = Accuracy(**kwargs), F1Score(**kwargs)
+        self.train_loss = MeanMetric()
 
     def forward(self, **batch: torch.Tensor) -> Any:
         return self.model(**batch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.model(**batch).loss
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["labels"]))
+        self.train_loss(loss.detach(), weight=len(batch["labels"]))  # synced across ranks at epoch end only
+        self.log("train/loss_step", loss, prog_bar=True, on_step=True, on_epoch=False)
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
         return loss
 
     def _evaluate(self, batch: dict[str, torch.Tensor], stage: str) -> None:
