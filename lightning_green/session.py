@@ -141,5 +141,5 @@ class MeterSession:
             "ended_wall_s": end_wall_s,
             "idle_power_w": self.idle_power_w,
             "sensors": sensors,
-            "warnings": list(self.meter.warnings),
+            "warnings": list(self.meter.warnings) + [n for s in self.sensors for n in getattr(s, "notes", ())],
         }

@@ -64,6 +64,10 @@ class Sensor:
     measured: bool = True
     scope: str | None = None
     method: str = ""
+    #: Problems the sensor noticed itself (e.g. RAPL reads too far apart to see every wrap);
+    #: copied into the report's warnings. Assign a new tuple, never append: the callback
+    #: reads copies of the user's sensor objects.
+    notes: tuple[str, ...] = ()
 
     def __init__(
         self,

@@ -16,7 +16,8 @@ Wrap-around: each counter runs to ``max_energy_range_uj`` and restarts at 0 (262
 65.5 kJ on an AMD EPYC 7543: under 5 min at 225 W). When a read is below the previous one,
 the range is added. Several wraps between two reads cannot be seen: read at least once per
 wrap period (the meter reads every 0.1 s). When a zone's ``constraint_0_max_power_uw`` is
-known, a gap longer than the time to wrap at that power triggers a :class:`RuntimeWarning`.
+known, a gap longer than the time to wrap at that power triggers a :class:`RuntimeWarning`
+and a note in :attr:`~lightning_green.sensors.base.Sensor.notes` (the report's warnings).
 
 Since Linux 5.10 (CVE-2020-8694) ``energy_uj`` is readable by root only on most systems:
 then the sensor is unavailable, with that reason.
@@ -167,12 +168,12 @@ class RaplSensor(EnergySensor):
         if (not self._warned and period is not None and self._last_read_s is not None
                 and now - self._last_read_s > period):
             self._warned = True
-            warnings.warn(
+            message = (
                 f"{self.name}: {now - self._last_read_s:.3g} s between reads exceeds the "
-                f"{period:.3g} s a counter needs to wrap at full power; energy may be undercounted",
-                RuntimeWarning,
-                stacklevel=2,
+                f"{period:.3g} s a counter needs to wrap at full power; energy may be undercounted"
             )
+            self.notes = (*self.notes, message)  # for the report: the meter thread's warning is not
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
         self._last_read_s = now
         return sum(zone.read_uj() for zone in self.zones) / 1e6
 
