@@ -172,6 +172,11 @@ class EnergyHooks:
     def on_sanity_check_end(self, trainer: Any, pl_module: Any) -> None:
         self._mark(("phase", "other"))
 
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # A fit resumed from a mid-epoch checkpoint gets no on_train_epoch_start for the epoch
+        # it resumes in (Lightning skips it): mark here so that energy is not left in "other".
+        self.on_train_epoch_start(trainer, pl_module)
+
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         self._mark(("epoch", int(trainer.current_epoch)))
         self._mark(("phase", "train"))
