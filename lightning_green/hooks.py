@@ -141,6 +141,29 @@ class EnergyHooks:
             "segments": int(self._carried_meta.get("segments", 0)) + (1 if session is not None else 0),
         }
 
+    @property
+    def state_key(self) -> str:
+        """Checkpoint key: the class name, plus ``output_dir`` when one was given.
+
+        Lightning refuses two stateful callbacks with one key, so two EnergyCallbacks in one
+        Trainer need distinct ``output_dir`` arguments (they would write the same files anyway).
+        """
+        if self._output_dir_arg is None:
+            return type(self).__qualname__
+        return self._generate_state_key(output_dir=self._output_dir_arg)  # type: ignore[attr-defined]
+
+    def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        """Resume into another ``output_dir`` (a new Hydra run folder): adopt the checkpoint's
+        only EnergyCallback state when this Trainer has only this one."""
+        states = checkpoint.get("callbacks") or {}
+        if self.state_key in states:
+            return  # Lightning passes it to load_state_dict
+        name = type(self).__qualname__
+        ours = [k for k in states if isinstance(k, str) and (k == name or k.startswith(name + "{"))]
+        alone = sum(isinstance(cb, EnergyHooks) for cb in getattr(trainer, "callbacks", [])) == 1
+        if len(ours) == 1 and alone:
+            self.load_state_dict(states[ours[0]])
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if not isinstance(state_dict, dict):
             return
