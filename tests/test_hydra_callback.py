@@ -172,7 +172,7 @@ def test_real_hydra_multirun_with_cooldown(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(150)  # ~25 s on 2 CPU cores once the demo data cache exists
 def test_real_train_multirun_end_to_end(tmp_path):
     if not (REPO / "train.py").is_file() or not (REPO / "conf" / "train.yaml").is_file():
         pytest.skip("the recipe (train.py, conf/train.yaml) is not in this checkout")
@@ -180,7 +180,7 @@ def test_real_train_multirun_end_to_end(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "NODE_RANK")}
     proc = subprocess.run(
         [sys.executable, str(REPO / "train.py"), "-m", "precision=32,bf16", "trainer.max_epochs=1",
-         "trainer.limit_train_batches=4", "trainer.limit_val_batches=2", "trainer.limit_test_batches=2",
+         "++trainer.limit_train_batches=3", "++trainer.limit_val_batches=2", "data.max_length=64",
          f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=140,
     )
@@ -189,5 +189,7 @@ def test_real_train_multirun_end_to_end(tmp_path):
     for name in ("comparison.csv", "comparison.md", "energy_by_component.png", "power_over_time.png"):
         assert (sweep / name).stat().st_size > 0, name
     md = (sweep / "comparison.md").read_text()
+    assert "Baseline: run `0` (precision=32)." in md
     assert "| 0 | 32 | completed |" in md and "| 1 | bf16 | completed |" in md
+    assert "compared 2 runs" in proc.stdout + proc.stderr
     shutil.rmtree(sweep, ignore_errors=True)
