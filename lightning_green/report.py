@@ -196,6 +196,27 @@ def _json_safe(value: Any) -> Any:
 _TYPES = {"int": int, "str": str, "dict": dict, "list": list}
 
 
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:  # a JSON integer beyond the float range
+        return False
+    return True
+
+
+def _items_ok(declared: str, value: Any) -> bool:
+    """The items of a typed container (a corrupt file must fail here, not later in compare)."""
+    if declared.startswith("dict[str, float]"):
+        return all(v is None or _is_number(v) for v in value.values())
+    if declared.startswith("list[str]"):
+        return all(isinstance(v, str) for v in value)
+    if declared.startswith("list[dict]"):
+        return all(isinstance(v, dict) for v in value)
+    return True
+
+
 def _checked(f: dataclasses.Field, value: Any) -> Any:
     declared = str(f.type)  # a string: annotations are postponed
     base = declared.replace(" | None", "").split("[")[0]
@@ -204,9 +225,12 @@ def _checked(f: dataclasses.Field, value: Any) -> Any:
     if base == "float":
         if value is None:  # to_dict writes NaN as null
             return math.nan
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _is_number(value):
             return float(value)
-    elif base not in _TYPES or (isinstance(value, _TYPES[base]) and not isinstance(value, bool)):
+    elif base == "int":
+        if isinstance(value, int) and _is_number(value):
+            return value
+    elif base not in _TYPES or (isinstance(value, _TYPES[base]) and _items_ok(declared, value)):
         return value
     raise ReportError(f"footprint field {f.name!r} must be {declared}, got {value!r}")
 
