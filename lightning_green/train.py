@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+
+from lightning_green.validation import check_number
 
 PRECISIONS = {
     "32": "32-true", "bf16": "bf16-mixed", "16": "16-mixed", "64": "64-true",
@@ -71,6 +74,7 @@ def validate_config(cfg: DictConfig) -> dict[str, Any]:
     strategy = cfg.strategy.get("name")
     if strategy not in STRATEGIES:
         raise ValueError(f"`strategy.name` must be one of {list(STRATEGIES)}, got {strategy!r}")
+    check_number("strategy.cpu_devices", cfg.strategy.get("cpu_devices", 1), minimum=1, integer=True)
     if strategy == "fsdp" and _on_cpu(cfg):
         raise ValueError("`strategy=fsdp` needs GPUs (Lightning's FSDP requires CUDA) and this run would use the CPU; "
                          f"on a CPU use one of {[s for s in STRATEGIES if s != 'fsdp']}")
@@ -109,13 +113,31 @@ def _overrides() -> list[str]:
 
 def _energy_callback(cfg: DictConfig, output_dir: str) -> Any:
     node = OmegaConf.to_container(cfg.energy, resolve=True)
-    node.pop("cooldown_s", None)  # for the Hydra compare callback, not the EnergyCallback
+    # For the Hydra compare callback, which reads it only after the job: check it now.
+    check_number("energy.cooldown_s", node.pop("cooldown_s", None), minimum=0.0, optional=True)
     try:
         return hydra.utils.instantiate(node, output_dir=output_dir)
     except Exception as err:  # name the config key: "energy.pue must be ..."
         cause = err.__cause__ if isinstance(err.__cause__, (ValueError, TypeError)) else err
-        message = str(cause)
-        raise ValueError(f"`energy.{message[1:]}" if message.startswith("`") else f"energy.{message}") from err
+        raise ValueError(_energy_message(str(cause), node.get("_target_"))) from err
+
+
+def _energy_message(message: str, target: Any) -> str:
+    """An EnergyCallback error with its arguments named as config keys (``energy.pue``)."""
+    import inspect
+
+    try:
+        keys = [k for k in inspect.signature(hydra.utils.get_class(str(target))).parameters if k != "output_dir"]
+    except Exception:  # a _target_ that is not a class: keep the message as it is
+        keys = []
+    unknown = re.search(r"unexpected keyword argument '(\w+)'", message)
+    if unknown:
+        return f"energy.{unknown.group(1)} is not an EnergyCallback argument; the energy keys are {keys + ['cooldown_s']}"
+    for key in keys:
+        message = message.replace(f"`{key}`", f"`energy.{key}`")
+        if message.startswith(f"{key} "):
+            message = f"energy.{message}"
+    return message if "energy." in message else f"energy: {message}"
 
 
 def _summary(report: Any, metrics: dict[str, float], output_dir: str, pruning: dict[str, Any]) -> str:
