@@ -21,6 +21,10 @@ from lightning_green.session import J_PER_KWH, MeterSession
 from lightning_green.validation import check_number, check_optional_str
 
 _STAGE_PHASE = {"validate": "validate", "test": "test", "predict": "predict"}
+#: How long an epoch end or a checkpoint waits for the meter thread to resolve the marks. A
+#: healthy meter takes milliseconds; one stuck in a sensor read must not hold training (marks
+#: left over are resolved later, and the checkpoint then lags by those last moments).
+FLUSH_TIMEOUT_S = 0.1
 
 
 class EnergyHooks:
@@ -130,7 +134,7 @@ class EnergyHooks:
         session = self._session
         live = totals.empty()
         if session is not None:
-            session.flush()
+            session.flush(FLUSH_TIMEOUT_S)
             live = self._session_totals(self._local_summary(session), world_size=1)
         return {
             "schema": totals.SCHEMA,
@@ -403,7 +407,7 @@ class EnergyHooks:
     def _epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if self._session is None:
             return
-        self._session.flush()
+        self._session.flush(FLUSH_TIMEOUT_S)
         energy_j = self._carried["energy_j"] + self._global_live_energy_j(trainer)
         self._log_metrics(trainer, energy_j)
         epochs_done = int(trainer.current_epoch) + 1

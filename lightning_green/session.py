@@ -82,8 +82,9 @@ class MeterSession:
     def mark(self, label: tuple) -> None:
         self.meter.mark(label)
 
-    def flush(self) -> None:
-        self.meter.flush()
+    def flush(self, timeout_s: float = 2.0) -> bool:
+        """Resolve the marks made so far; True when the meter thread did so within ``timeout_s``."""
+        return self.meter.flush(timeout_s)
 
     def stop(self) -> None:
         """Final sample, every mark resolved, sensors closed, thread joined. Idempotent."""
