@@ -93,10 +93,14 @@ class MeterSession:
         self._stopped = True
         try:
             self.meter.mark(("end",))
+            # The energy window ends at this mark; meter.stop() may take a while (a final read,
+            # a sensor blocking up to its timeout), which must not count as measured time.
+            self.stopped_wall_s = time.time()
             self.meter.stop()
         finally:
             self._steps_writer.close()
-            self.stopped_wall_s = time.time()
+            if self.stopped_wall_s is None:
+                self.stopped_wall_s = time.time()
 
     def cleanup(self) -> None:
         shutil.rmtree(self._spill_dir, ignore_errors=True)
