@@ -56,8 +56,12 @@ class MeterSession:
         self._stopped = False
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, ready_timeout_s: float = 2.0) -> None:
+        """Start the meter thread and wait (at most ``ready_timeout_s``) for its first reading
+        of every sensor: a series reads 0 before its first sample, so a mark made earlier (a
+        sensor read after a slow one) would lose the energy in between."""
         self.meter.start()
+        self.meter.wait_ready(ready_timeout_s)
 
     def measure_idle(self, seconds: float) -> float:
         """Average power of this process's sensors over ``seconds`` of doing nothing.
