@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], metavar="NAME",
                         help=f"benchmarks to run, of {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="shrunk runs, to check that everything works")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for throughput (default: all cores; 1 on a busy shared machine)")
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
     print(f"Machine: {machine_line()}\n", flush=True)
@@ -29,7 +31,10 @@ def main(argv: list[str] | None = None) -> None:
         began = time.perf_counter()
         print(f"## {name}", flush=True)
         module = importlib.import_module(f"tests.benchmarks.{name}")
-        outputs.append(module.main(["--quick"] if args.quick else []))
+        options = ["--quick"] if args.quick else []
+        if name == "throughput" and args.threads:
+            options += ["--threads", str(args.threads)]
+        outputs.append(module.main(options))
         print(f"({name}: {time.perf_counter() - began:.0f} s)\n", flush=True)
     print("=" * 80 + f"\nAll tables\n\nMachine: {machine_line()}\n")
     print("\n\n".join(outputs))
