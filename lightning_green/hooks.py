@@ -15,6 +15,7 @@ from typing import Any
 
 from lightning_green import carbon, totals
 from lightning_green.batches import count_samples, token_count
+from lightning_green.distributed import gather_objects, is_distributed
 from lightning_green.finish import build_report, write_outputs
 from lightning_green.sensors.base import Sensor
 from lightning_green.session import J_PER_KWH, MeterSession
@@ -135,7 +136,12 @@ class EnergyHooks:
         live = totals.empty()
         if session is not None:
             session.flush(FLUSH_TIMEOUT_S)
-            live = self._session_totals(self._local_summary(session), world_size=1)
+            summaries = [self._local_summary(session)]
+            if self._world_size > 1 and is_distributed():
+                # Only rank 0's state reaches the checkpoint: it must hold every rank's energy.
+                # Collective; Trainer.save_checkpoint runs on all ranks (it ends in a barrier).
+                summaries = gather_objects(summaries[0])
+            live = totals.merge_ranks([self._session_totals(s, world_size=1) for s in summaries])
         return {
             "schema": totals.SCHEMA,
             "run_id": self._run_id,
