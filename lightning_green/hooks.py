@@ -135,6 +135,7 @@ class EnergyHooks:
         session = self._session
         live = totals.empty()
         if session is not None:
+            session.mark(("checkpoint",))  # the ledger's energy then reaches now, as duration_s does
             session.flush(FLUSH_TIMEOUT_S)
             summaries = [self._local_summary(session)]
             if self._world_size > 1 and is_distributed():
