@@ -72,6 +72,12 @@ def _save(fig: Any, path: Path) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def _short_label(run: Run, comparison: Comparison) -> str:
+    """``"2: bf16, heads"``: the job and the values of the distinguishing overrides."""
+    values = [run.overrides[k] for k in comparison.override_keys if k in run.overrides]
+    return f"{run.name}: {', '.join(values)}" if values else run.name
+
+
 def _label(run: Run, comparison: Comparison) -> str:
     parts = [f"{k}={run.overrides[k]}" for k in comparison.override_keys if k in run.overrides]
     text = "\n".join(parts) or run.name
@@ -142,13 +148,16 @@ def plot_pareto(comparison: Comparison, path: str | os.PathLike) -> Path | None:
     ):
         if members:
             ax.scatter([p[1] for p in members], [p[2] for p in members], label=label, edgecolors="black", zorder=3, **style)
-    for run, x, y in points:
-        ax.annotate(_label(run, c).replace("\n", " "), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    for i, (run, x, y) in enumerate(sorted(points, key=lambda p: (p[1], p[2]))):
+        ax.annotate(_short_label(run, c) + (" (baseline)" if run is c.baseline else ""), (x, y),
+                    textcoords="offset points", xytext=(7, 5 if i % 2 else -11), fontsize=8)
     goal = "higher" if c.maximize else "lower"
     ax.margins(x=0.25, y=0.12)
     ax.set_xlabel(f"{c.by} ({unit})" + (" before PUE" if c.by == "energy" else ""))
     ax.set_ylabel(f"{c.metric} ({goal} is better)")
-    ax.set_title(f"{c.by.capitalize()} vs {c.metric}: best runs lie toward the " + ("upper left" if c.maximize else "lower left"))
+    keys = ", ".join(c.override_keys)
+    ax.set_title(f"{c.by.capitalize()} vs {c.metric}: best runs lie toward the " + ("upper left" if c.maximize else "lower left")
+                 + (f"\nlabels: run: {keys}" if keys else ""), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, Path(path))
@@ -179,8 +188,9 @@ def plot_power_over_time(comparison: Comparison, path: str | os.PathLike) -> Pat
     """Power per run over time from each run's steps.csv; None when no run has one."""
     fig = _figure(8.0, 4.8)
     ax = fig.add_subplot()
-    drawn = 0
-    for run, color in zip(comparison.runs, _colors(len(comparison.runs))):
+    drawn, top_w = 0, 0.0
+    styles = ("-", "--", "-.", ":")
+    for i, (run, color) in enumerate(zip(comparison.runs, _colors(len(comparison.runs)))):
         try:
             t, p = read_power_series(run.steps_path)
         except (OSError, KeyError, ValueError) as err:
@@ -188,11 +198,15 @@ def plot_power_over_time(comparison: Comparison, path: str | os.PathLike) -> Pat
                 print(f"lightning-green compare: skipped {run.steps_path}: {err}", file=sys.stderr)
             continue
         if t:
-            ax.plot(t, p, color=color, linewidth=1.2, label=_label(run, comparison).replace("\n", " "))
-            drawn += 1
+            estimated = "measured" not in comparison.measured.get(run.name, {}).values()
+            label = _label(run, comparison).replace("\n", " ") + (" [estimated]" if estimated else "")
+            ax.plot(t, p, color=color, linewidth=1.6, linestyle=styles[i % len(styles)], label=label)
+            ax.plot(t[-1], p[-1], marker="o", color=color)  # where the run's last step ended
+            drawn, top_w = drawn + 1, max(top_w, max(p))
     if not drawn:
         return None
     ax.set_xlabel("time since the first training step (s)")
+    ax.set_ylim(0, top_w * 1.15 or 1.0)  # from 0: small wiggles must not look like large swings
     ax.set_ylabel("power (W) = step energy / step duration")
     ax.set_title("Power during training steps (per-step energy is an approximation)")
     ax.grid(alpha=0.3)
