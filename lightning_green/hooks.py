@@ -315,7 +315,17 @@ class EnergyHooks:
         else:
             import copy
 
-            found = [copy.copy(s) for s in self.sensors]
+            found = []
+            for sensor in self.sensors:
+                try:  # a user sensor's bug must not fail the fit: leave it out, say why
+                    sensor = copy.copy(sensor)
+                    sensor.describe()
+                except Exception as err:
+                    reason = f"left out: {type(err).__name__}: {err}"
+                    unavailable.append({"source": sensor.name, "component": sensor.component, "reason": reason})
+                    self._warn_once(f"sensor {sensor.name!r} {reason}")
+                    continue
+                found.append(sensor)
         keep = [s for s in found if s.scope == "device" or self._local_rank == 0]
         return keep, unavailable
 

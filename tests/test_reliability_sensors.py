@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_green import EnergyCallback
 from lightning_green._atomic import atomic_write_text
+from lightning_green.sensors import PowerSensor
 from lightning_green.sensors.nvml import NvmlSensor
 from lightning_green.sensors.rapl import ROOT_ONLY_REASON, RaplSensor
 from tests.fakes import BlockingSensor, FaultySensor
@@ -219,6 +220,49 @@ def test_a_slow_sensor_listed_first_does_not_cost_the_others_their_energy(tmp_pa
     _, report = fit(tmp_path, cb, step_sleep_s=0.02)
     assert max(step_durations_s(tmp_path)) < 0.25
     assert_rest_intact(report)
+
+
+class _DescribeBug(PowerSensor):
+    name, component = "describe-bug", "gpu"
+
+    def power_w(self) -> float:
+        return 5.0
+
+    def describe(self) -> dict:
+        raise RuntimeError("describe bug")
+
+
+class _KindBug(_DescribeBug):
+    name = "kind-bug"
+
+    def describe(self) -> dict:
+        return PowerSensor.describe(self)
+
+    @property
+    def kind(self) -> str:
+        raise RuntimeError("kind bug")
+
+
+class _CopyBug(_KindBug):
+    name = "copy-bug"
+    kind = "power"
+
+    def __copy__(self):
+        raise TypeError("cannot copy a device handle")
+
+
+def test_a_buggy_user_sensor_is_left_out_with_its_reason(tmp_path, no_thread_leak):
+    """A user-written sensor whose describe(), kind or copy raises must not fail the fit."""
+    cb = EnergyCallback(sensors=[_DescribeBug(), _KindBug(), _CopyBug(), good_sensor()], output_dir=tmp_path,
+                        sampling_interval_s=0.01)
+    with pytest.warns(UserWarning, match="describe bug"):
+        _, report = fit(tmp_path, cb)
+    assert_rest_intact(report)
+    assert [s["name"] for s in report.sensors] == ["good-ram"]
+    reasons = {u["source"]: u["reason"] for u in report.unavailable}
+    assert "describe bug" in reasons["describe-bug"]
+    assert "kind bug" in reasons["kind-bug"]
+    assert "cannot copy" in reasons["copy-bug"]
 
 
 class _Clock(Callback):
