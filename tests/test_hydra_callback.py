@@ -172,7 +172,7 @@ def test_real_hydra_multirun_with_cooldown(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)  # ~25 s on 2 CPU cores once the demo data cache exists
+@pytest.mark.timeout(150)  # ~25 s on 2 idle CPU cores, ~50 s on busy ones
 def test_real_train_multirun_end_to_end(tmp_path):
     if not (REPO / "train.py").is_file() or not (REPO / "conf" / "train.yaml").is_file():
         pytest.skip("the recipe (train.py, conf/train.yaml) is not in this checkout")
@@ -181,7 +181,7 @@ def test_real_train_multirun_end_to_end(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "train.py"), "-m", "precision=32,bf16", "trainer.max_epochs=1",
          "++trainer.limit_train_batches=3", "++trainer.limit_val_batches=2", "data.max_length=64",
-         f"hydra.sweep.dir={sweep}"],
+         "data.num_train=600", "data.num_validation=128", "data.num_test=128", f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=140,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
