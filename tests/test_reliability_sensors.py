@@ -265,6 +265,35 @@ def test_a_buggy_user_sensor_is_left_out_with_its_reason(tmp_path, no_thread_lea
     assert "cannot copy" in reasons["copy-bug"]
 
 
+def test_sensor_detection_failing_unexpectedly_costs_only_that_source(tmp_path, no_thread_leak):
+    """sensors="auto" in an odd container: listing the powercap tree is refused and psutil
+    cannot read the memory size. Training runs; each source says why it is missing."""
+    root = rapl_tree(tmp_path)
+    real_probe = detect_module.probe
+    real_iterdir = type(root).iterdir
+
+    def iterdir(path):
+        if path == root:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_iterdir(path)
+
+    def probe(torch_device=None, **kwargs):
+        return real_probe(torch_device, powercap_root=root, **kwargs)
+
+    ram_module = importlib.import_module("lightning_green.sensors.ram")
+    cb = EnergyCallback(output_dir=tmp_path / "out", sampling_interval_s=0.02)
+    with mock.patch.object(type(root), "iterdir", iterdir), \
+            mock.patch.object(ram_module, "total_memory_gb", side_effect=OSError("no /proc/meminfo")), \
+            mock.patch.object(detect_module, "probe", side_effect=probe, autospec=True):
+        _, report = fit(tmp_path, cb)
+    assert report.status == "completed" and report.steps == STEPS
+    reasons = {u["source"]: u["reason"] for u in report.unavailable}
+    assert "Permission denied" in reasons["rapl"], reasons
+    assert "no /proc/meminfo" in reasons["ram estimate"], reasons
+    assert [s["component"] for s in report.sensors] == ["cpu"]  # the CPU estimate still runs
+    assert report.energy_kwh_by_component["cpu"] > 0
+
+
 class _Clock(Callback):
     """Wall time spent inside the fit loop, and in the steps themselves."""
 

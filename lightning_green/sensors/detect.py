@@ -46,22 +46,31 @@ def probe(
     from lightning_green.sensors.rapl import POWERCAP_ROOT, RaplSensor
 
     root = POWERCAP_ROOT if powercap_root is None else powercap_root
-    sensors, unavailable = probe_nvml(torch_device, all_visible=all_gpus)
-    rapl_ok = False
-    try:
-        sensors.append(RaplSensor(root))
-        rapl_ok = True
-    except SensorUnavailable as err:
-        unavailable.append(Unavailable("rapl", "cpu", str(err)))
-        sensors.append(CpuEstimateSensor())
+    unavailable: list[Unavailable] = []
+    gpus = _attempt(lambda: probe_nvml(torch_device, all_visible=all_gpus), "nvml", "gpu", unavailable)
+    sensors, missing = gpus if gpus is not None else ([], [])
+    unavailable = missing + unavailable
+    cpu = _attempt(lambda: RaplSensor(root), "rapl", "cpu", unavailable)
+    if cpu is None:
+        cpu = _attempt(CpuEstimateSensor, "cpu estimate", "cpu", unavailable)
     ram: Sensor | None = None
-    if rapl_ok and rapl_dram:
-        try:
-            ram = RaplSensor(root, dram_only=True)
-        except SensorUnavailable as err:
-            unavailable.append(Unavailable("rapl dram", "ram", str(err)))
-    sensors.append(ram if ram is not None else RamEstimateSensor())
+    if isinstance(cpu, RaplSensor) and rapl_dram:
+        ram = _attempt(lambda: RaplSensor(root, dram_only=True), "rapl dram", "ram", unavailable)
+    if ram is None:
+        ram = _attempt(RamEstimateSensor, "ram estimate", "ram", unavailable)
+    sensors += [s for s in (cpu, ram) if s is not None]
     return sensors, unavailable
+
+
+def _attempt(make: Any, source: str, component: str, unavailable: list[Unavailable]) -> Any:
+    """``make()``, or None with the reason added to ``unavailable``: an unexpected error while
+    detecting one source (an unreadable /proc or powercap tree) must cost only that source."""
+    try:
+        return make()
+    except Exception as err:
+        reason = str(err) if isinstance(err, SensorUnavailable) else f"{type(err).__name__}: {err}"
+        unavailable.append(Unavailable(source, component, reason))
+        return None
 
 
 def detect(torch_device: Any = None, *, include_unavailable: bool = False, **options: Any) -> Any:
