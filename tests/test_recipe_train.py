@@ -107,6 +107,9 @@ def test_pretrained_checkpoint_from_a_local_path(tmp_path, cache_dir):
         ("strategy=fsdp trainer.accelerator=cpu", ["strategy=fsdp", "ddp_spawn"]),
         ("energy.pue=0.5", ["energy.pue", ">= 1", "got 0.5"]),
         ("energy.sampling_interval_s=-1", ["energy.sampling_interval_s", "> 0", "-1"]),
+        ("energy.cooldown_s=-5", ["energy.cooldown_s", ">= 0", "-5"]),
+        ("+energy.pue_factor=2", ["energy.pue_factor", "not an EnergyCallback argument", "country_iso_code"]),
+        ("strategy=ddp strategy.cpu_devices=two", ["strategy.cpu_devices", "integer", "'two'"]),
     ],
 )
 def test_bad_overrides_fail_before_any_data_or_model_work(tmp_path, cache_dir, monkeypatch, override, words):
