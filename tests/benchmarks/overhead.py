@@ -134,11 +134,13 @@ def _toggled(cls: Any, block: int) -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.step_t: list[float] = []
+            self.step_cpu: list[float] = []
             self.step_on: list[bool] = []
 
         def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
             on = (len(self.step_t) // block) % 2 == 0
             self.step_t.append(time.perf_counter())
+            self.step_cpu.append(time.thread_time())
             self.step_on.append(on)
             if on:
                 super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
@@ -185,8 +187,13 @@ def run_ab(steps: int = 3000, repeats: int = 2, block: int = 10, batch_size: int
             pairs = list(zip(cb.step_t, cb.step_t[1:], cb.step_on))[block:]  # skip the first block
             on = [b - a for a, b, o in pairs if o]
             off = [b - a for a, b, o in pairs if not o]
+            cpu = list(zip(cb.step_cpu, cb.step_cpu[1:], cb.step_on))[block:]
+            cpu_on = [b - a for a, b, o in cpu if o]
+            cpu_off = [b - a for a, b, o in cpu if not o]
             out[name].append({"on_median_us": 1e6 * median(on), "off_median_us": 1e6 * median(off),
-                              "on_mean_us": 1e6 * sum(on) / len(on), "off_mean_us": 1e6 * sum(off) / len(off)})
+                              "on_mean_us": 1e6 * sum(on) / len(on), "off_mean_us": 1e6 * sum(off) / len(off),
+                              "cpu_on_us": 1e6 * sum(cpu_on) / len(cpu_on),
+                              "cpu_off_us": 1e6 * sum(cpu_off) / len(cpu_off)})
             print(f"  A/B {name:18} on {out[name][-1]['on_mean_us']:.0f} us/step, "
                   f"off {out[name][-1]['off_mean_us']:.0f} us/step (means)", flush=True)
     return out
@@ -197,12 +204,18 @@ def format_ab(result: dict[str, list[dict[str, float]]], steps: int, block: int)
     for name, runs in result.items():
         on_mean, off_mean = median([r["on_mean_us"] for r in runs]), median([r["off_mean_us"] for r in runs])
         on_med, off_med = median([r["on_median_us"] for r in runs]), median([r["off_median_us"] for r in runs])
+        cpu_on, cpu_off = median([r["cpu_on_us"] for r in runs]), median([r["cpu_off_us"] for r in runs])
         rows.append([name, f"{off_mean:.0f}", f"{on_mean:.0f}", f"{on_mean / off_mean:.4f}",
-                     f"{on_mean - off_mean:+.1f}", f"{on_med / off_med:.4f}", f"{on_med - off_med:+.1f}"])
+                     f"{on_mean - off_mean:+.1f}", f"{on_med / off_med:.4f}", f"{on_med - off_med:+.1f}",
+                     f"{cpu_off:.0f} / {cpu_on:.0f}", f"{cpu_on - cpu_off:+.1f}", f"{cpu_on / cpu_off:.4f}"])
     title = (f"Overhead on the training thread, in-fit A/B: batch hooks on/off in alternating blocks of {block} "
              f"steps, {steps} steps per fit, median of {len(next(iter(result.values())))} fits")
+    notes = ("Wall time: mean and median step time with the hooks on vs off. Thread CPU: the training "
+             "thread's own CPU time per step (time.thread_time(): no time lost to other processes, nor waits "
+             "for the GIL; the sampler thread's CPU is in the scale benchmark).")
     return table(["callback", "off us/step (mean)", "on us/step (mean)", "ratio (means)", "us/step (means)",
-                  "ratio (medians)", "us/step (medians)"], rows, title)
+                  "ratio (medians)", "us/step (medians)", "thread CPU us/step off / on", "thread CPU us/step",
+                  "thread CPU ratio"], rows, title) + "\n\n" + notes
 
 
 def run(steps: int = 2000, rounds: int = 5, batch_size: int = 64, features: int = 256, hidden: int = 512,
