@@ -1,8 +1,8 @@
 """Synthetic sentiment reviews, generated offline from word lists with a seed.
 
-This is *demo data*: short English-like film reviews whose label follows from the
-sentiment words they contain (with negation and a little label noise, so accuracy stays
-below 100%). It exists so that ``python train.py`` runs anywhere without a network; it says
+This is *demo data*: short English-like film reviews whose label is the majority of the
+opinions they contain (sentiment words, some negated: "was not good"), with a little label
+noise so that accuracy stays below 100%. It exists so that ``python train.py`` runs anywhere without a network; it says
 nothing about real-world accuracy. Use ``data=imdb`` or ``data=files`` for real data.
 """
 
@@ -38,6 +38,10 @@ NEUTRAL = (
     "the trailer had shown most of the story .",
     "it was released last spring .",
 )
+#: Probability that one opinion in a review agrees with the reviewer's overall mood.
+AGREEMENT = 0.75
+#: Probability that an opinion is phrased with a negation ("was not good" = negative).
+NEGATION = 0.1
 TEMPLATES = (
     "{subject} was {adv}{word} .",
     "{subject} felt {adv}{word} .",
@@ -54,7 +58,7 @@ NEGATED = (
 
 def _sentence(rng: random.Random, polarity: int) -> tuple[str, int]:
     """One sentence and its polarity contribution (+1 or -1)."""
-    negate = rng.random() < 0.2
+    negate = rng.random() < NEGATION
     word_polarity = -polarity if negate else polarity
     word = rng.choice(POSITIVE if word_polarity > 0 else NEGATIVE)
     template = rng.choice(NEGATED if negate else TEMPLATES)
@@ -82,14 +86,15 @@ def generate_reviews(num_samples: int, seed: int, label_noise: float = 0.05) -> 
     labels: list[int] = []
     for _ in range(int(num_samples)):
         n_opinions = rng.choice((1, 2, 3, 3, 4, 5))
+        mood = rng.choice((1, -1))  # the reviewer's overall view; single opinions may disagree
         score = 0
         parts: list[str] = []
         for _ in range(n_opinions):
-            text, polarity = _sentence(rng, rng.choice((1, -1)))
+            text, polarity = _sentence(rng, mood if rng.random() < AGREEMENT else -mood)
             parts.append(text)
             score += polarity
-        if score == 0:  # break ties with one more clear opinion
-            text, polarity = _sentence(rng, rng.choice((1, -1)))
+        if score == 0:  # break ties with one more opinion in the reviewer's mood
+            text, polarity = _sentence(rng, mood)
             parts.append(text)
             score += polarity
         for _ in range(rng.choice((0, 1, 1, 2))):
