@@ -2,7 +2,7 @@
 
 Plain scripts, run from the repository root; each prints Markdown tables::
 
-    python -m tests.benchmarks                      # all CPU benchmarks (about 10 minutes)
+    python -m tests.benchmarks                      # all CPU benchmarks (6-15 minutes, by load)
     python -m tests.benchmarks overhead hooks       # some of them
     python -m tests.benchmarks --quick              # every benchmark, shrunk (a smoke run)
     python -m tests.benchmarks.overhead --rounds 9  # one benchmark with its own options
