@@ -45,7 +45,8 @@ class EnergyCallback(EnergyHooks, Callback):
 
     Logged keys (all cumulative for the run so far):
 
-    * progress bar: ``energy/power_w`` (W, this process's sensors, latest sample) and
+    * progress bar (refreshed at most once a second): ``energy/power_w`` (W, this
+      process's sensors, latest sample) and
       ``energy/energy_wh`` (Wh, all ranks)
     * loggers, every ``log_every_n_steps`` batches and at each epoch end:
       ``energy/energy_kwh``, ``energy/<component>_kwh`` (e.g. ``energy/gpu_kwh``),

@@ -101,7 +101,7 @@ def test_logs_to_progress_bar_and_logger(tmp_path):
     cb = EnergyCallback(sensors=known_sensors(), sampling_interval_s=0.02, log_every_n_steps=2,
                         output_dir=tmp_path / "fp")
     logger = CSVLogger(tmp_path, name="logs")
-    trainer = make_trainer(tmp_path, cb, logger=logger, max_epochs=1)
+    trainer = make_trainer(tmp_path, cb, logger=logger, max_epochs=1, enable_progress_bar=True)
     trainer.fit(SlowBoringModel())
     assert "energy/power_w" in trainer.progress_bar_metrics
     assert trainer.progress_bar_metrics["energy/power_w"] == pytest.approx(GPU_W + CPU_W)
