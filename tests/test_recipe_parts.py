@@ -167,6 +167,22 @@ def test_files_datamodule_splits_tokenizes_pads_and_caches(tmp_path):
     assert len(other.datasets["train"]) == 80
 
 
+def test_imdb_source_uses_the_hub_splits_and_splits_off_validation(monkeypatch):
+    import datasets
+
+    from lightning_green.recipes.data import SentimentDataModule
+
+    def fake_hub(name, *args, **kwargs):  # the hub's layout of stanfordnlp/imdb, offline
+        assert name == "stanfordnlp/imdb" and not args and not kwargs
+        split = lambda n: datasets.Dataset.from_dict({"text": [f"review {i}" for i in range(n)], "label": [i % 2 for i in range(n)]})  # noqa: E731
+        return datasets.DatasetDict({"train": split(50), "test": split(30), "unsupervised": split(70)})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_hub)
+    raw = SentimentDataModule("imdb", validation_fraction=0.2).raw_splits()
+    assert list(raw) == ["train", "validation", "test"]
+    assert (len(raw["train"]), len(raw["validation"]), len(raw["test"])) == (40, 10, 30)
+
+
 def test_subsample_fraction_and_validation_errors():
     from lightning_green.recipes.data import SentimentDataModule
 
@@ -240,3 +256,7 @@ def test_defaults_are_offline():
         cfg = compose("train")
     assert cfg.data.source == "demo" and cfg.model.pretrained is None and cfg.precision == 32
     assert cfg.strategy.name == "auto" and cfg.pruning.method == "none" and "cooldown_s" in cfg.energy
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        base = compose("train", overrides=["model=bert_base", "data=imdb"])
+    assert base.model.pretrained == "bert-base-uncased" and base.model.learning_rate == 2e-5
+    assert base.data.source == "imdb" and base.data.batch_size == 32
