@@ -77,19 +77,32 @@ def test_fit_writes_footprint_with_config_overrides_metrics_and_pruning(
     assert f"in {out}" in printed
 
 
-def test_pretrained_checkpoint_from_a_local_path(tmp_path, cache_dir):
+def test_pretrained_checkpoint_and_local_files(tmp_path, cache_dir):
+    """``model.pretrained=PATH`` with ``data=files`` (CSV, validation split off train) and ``test=true``."""
+    import csv
+
     from lightning_green.recipes.bert import BertClassifier, load_tokenizer
     from lightning_green.recipes.demo_data import generate_reviews
 
+    reviews = generate_reviews(60, 7)
+    for name, rows in (("train.csv", range(0, 50)), ("test.csv", range(50, 60))):
+        with open(tmp_path / name, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows([reviews["text"][i], reviews["label"][i]] for i in rows)
     ckpt = tmp_path / "ckpt"
-    tokenizer = load_tokenizer(None, generate_reviews(50, 0)["text"], vocab_size=300)
+    tokenizer = load_tokenizer(None, reviews["text"], vocab_size=300)
     BertClassifier(config={"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                            "intermediate_size": 64}, vocab_size=len(tokenizer)).model.save_pretrained(ckpt)
     tokenizer.save_pretrained(ckpt)
-    out, metrics, report = run_train(tmp_path, cache_dir, [f"model.pretrained={ckpt}", "test=true"])
+    out, metrics, report = run_train(tmp_path, cache_dir, [
+        f"model.pretrained={ckpt}", "test=true", "data=files", f"data.train_files={tmp_path / 'train.csv'}",
+        f"data.test_files={tmp_path / 'test.csv'}", "data.validation_fraction=0.2",
+    ])
     data = read_json(out / "footprint.json")
     assert data["extra"]["model"]["name"] == str(ckpt)
     assert data["extra"]["model"]["parameters"] < 100_000  # the local 1-layer model, not the config's 2 layers
+    assert data["samples"] == 40  # 50 rows, 10 split off for validation
     assert data["energy_kwh_by_phase"]["test"] > 0 and "test/acc" in data["metrics"]
 
 
