@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,8 @@ import lightning.pytorch as pl
 import torch
 from torchmetrics import MeanMetric
 from torchmetrics.classification import Accuracy, F1Score
+
+from lightning_green.recipes._cache import publish_dir
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -66,16 +66,7 @@ def load_tokenizer(pretrained: str | None, texts: Any = None, vocab_size: int = 
     digest = hashlib.sha256("\n".join(corpus).encode() + f"|{vocab_size}|v1".encode()).hexdigest()[:16]
     path = Path(os.path.expanduser(str(cache_dir))) / "tokenizers" / digest
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
-        try:
-            train_wordpiece_tokenizer(corpus, vocab_size).save_pretrained(str(tmp))
-            os.replace(tmp, path)
-        except OSError:
-            if not path.exists():
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        publish_dir(path, lambda tmp: train_wordpiece_tokenizer(corpus, vocab_size).save_pretrained(tmp))
     return BertTokenizerFast.from_pretrained(str(path))
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
+
+from lightning_green.recipes._cache import publish_dir
 
 SOURCES = ("demo", "imdb", "files")
 SPLITS = ("train", "validation", "test")
@@ -218,16 +218,7 @@ class SentimentDataModule(pl.LightningDataModule):
         path = self._cache_path()
         if path is None or path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
-        try:
-            self._tokenize().save_to_disk(str(tmp))
-            os.replace(tmp, path)
-        except OSError:
-            if not path.exists():
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        publish_dir(path, lambda tmp: self._tokenize().save_to_disk(tmp))
 
     def setup(self, stage: str | None = None) -> None:
         """Load the tokenized splits (from the cache when there is one)."""
