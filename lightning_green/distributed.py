@@ -8,7 +8,6 @@ process nothing is sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 
@@ -33,12 +32,3 @@ def gather_objects(obj: Any) -> list[Any]:
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
-
-
-def add_dicts(dicts: list[Mapping[str, float]]) -> dict[str, float]:
-    """Key-wise sum of numeric dicts; keys missing from some dicts count as 0."""
-    total: dict[str, float] = {}
-    for entry in dicts:
-        for key, value in entry.items():
-            total[key] = total.get(key, 0.0) + float(value)
-    return total

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from lightning_green import totals
-from lightning_green.distributed import gather_objects, is_distributed
 from lightning_green.ledger import PHASES
 from lightning_green.report import FootprintReport, append_emissions_csv, write_footprint
 from lightning_green.session import J_PER_KWH
@@ -45,32 +44,37 @@ def _metrics(trainer: Any) -> dict[str, float]:
 
 
 def build_report(
-    cb: Any, trainer: Any, pl_module: Any, summary: dict[str, Any], status: str, exception: BaseException | None
-) -> tuple[FootprintReport | None, dict[str, Any], bool]:
-    """Reduce every rank's ``summary`` and build the report on global rank 0.
+    cb: Any,
+    trainer: Any,
+    pl_module: Any,
+    summary: dict[str, Any],
+    summaries: list[dict[str, Any]],
+    status: str,
+    exception: BaseException | None,
+    gathered: bool,
+) -> tuple[FootprintReport | None, dict[str, Any]]:
+    """Merge every rank's summary (``summaries``; this rank's is ``summary``) into the report.
 
-    Returns ``(report or None on other ranks, cumulative totals, whether ranks were gathered)``.
-    A failed or interrupted run does not talk to other ranks (they may be gone): rank 0 then
-    reports its own measurements and says so.
+    Returns ``(report or None on ranks other than 0, cumulative totals)``. Makes no
+    collective call. A failed or interrupted run does not talk to other ranks (they may be
+    gone): rank 0 then reports its own measurements and says so.
     """
-    gathered = status == "completed" and cb._world_size > 1 and is_distributed()
-    summaries = gather_objects(summary) if gathered else [summary]
-    segment = totals.merge_ranks([cb._session_totals(s, cb._world_size) for s in summaries])
-    idle_power_w = cb._carried_meta.get("idle_power_w")
-    if idle_power_w is None:
-        measured_idle = [s["idle_power_w"] for s in summaries if s.get("idle_power_w") is not None]
-        idle_power_w = sum(measured_idle) if measured_idle else None
-    if idle_power_w is not None:
-        segment["idle_energy_j"] = idle_power_w * segment["duration_s"]
+    segment = totals.merge_ranks([cb._session_totals(s) for s in summaries])
+    idle_power_w = cb._idle_total_w(summaries)
     cumulative = totals.add(cb._carried, segment)
     if cb._rank != 0:
-        return None, cumulative, gathered
+        return None, cumulative
 
     warnings_out: list[str] = []
     for entry in summaries:
         prefix = f"rank {entry.get('rank', 0)}: " if len(summaries) > 1 else ""
         warnings_out.extend(prefix + w for w in entry.get("warnings", []))
     warnings_out.extend(cb._warnings)
+    if gathered and len(summaries) < cb._world_size:
+        warnings_out.append(
+            f"{cb._world_size - len(summaries)} of {cb._world_size} ranks could not report their "
+            "energy; the totals hold the other ranks only"
+        )
     if cb._world_size > 1 and not gathered:
         warnings_out.append(
             f"only rank 0's sensors are in this report: the run ended ({status}) before the "
@@ -141,7 +145,7 @@ def build_report(
         energy_per_token_j=energy_j / tokens if tokens else None,
         samples_per_s=samples / duration_s if samples and duration_s > 0 else None,
         idle_power_w=idle_power_w,
-        net_energy_kwh=(energy_j - cumulative["idle_energy_j"]) / J_PER_KWH if idle_power_w is not None else None,
+        net_energy_kwh=(energy_j - idle_power_w * duration_s) / J_PER_KWH if idle_power_w is not None else None,
         predicted_energy_kwh=cb._predicted[0] if cb._predicted else None,
         predicted_emissions_kg=cb._predicted[1] if cb._predicted else None,
         budget_stopped=cb._stopped_by,
@@ -153,7 +157,7 @@ def build_report(
             report.metrics.update(value)
         elif hasattr(report, key):
             setattr(report, key, value)
-    return report, cumulative, gathered
+    return report, cumulative
 
 
 def _read_columns(path: str) -> tuple[list[str], list[list[str]]]:
@@ -169,7 +173,7 @@ def _numeric_columns(header: list[str]) -> list[str]:
     return [name for name in header if name in ("energy_j", "samples", "tokens") or name.endswith("_j")]
 
 
-def _rank_arrays(path: str) -> dict[str, bytes]:
+def rank_arrays(path: str) -> dict[str, bytes]:
     """This rank's per-step numbers as compact float arrays (8 bytes per step and column)."""
     header, rows = _read_columns(path)
     out: dict[str, bytes] = {}
@@ -179,22 +183,17 @@ def _rank_arrays(path: str) -> dict[str, bytes]:
     return out
 
 
-def write_outputs(cb: Any, trainer: Any, report: FootprintReport | None, session: Any, gathered: bool) -> None:
+def write_outputs(cb: Any, report: FootprintReport, session: Any, per_rank: list[dict[str, bytes]] | None) -> None:
     """steps.csv, footprint.json and emissions.csv in ``cb.output_dir`` (global rank 0 only).
 
-    Collective when ``gathered``: every rank sends its per-step arrays so that steps.csv
+    ``per_rank``: every rank's per-step arrays (gathered by the caller), so that steps.csv
     holds the energy of all ranks per step.
     """
-    per_rank = gather_objects(_rank_arrays(session.steps_path)) if gathered else None
-    if report is None:
-        return
     out_dir = Path(cb.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_steps(out_dir / "steps.csv", session.steps_path, per_rank, first_step=cb._first_step)
     write_footprint(report, out_dir)
     append_emissions_csv(report, out_dir)
-    if _spawned(trainer):
-        _write_handoff(cb._token, report)
 
 
 def _write_steps(target: Path, spill: str, per_rank: list[dict[str, bytes]] | None, first_step: int) -> None:
@@ -245,7 +244,7 @@ def _write_steps(target: Path, spill: str, per_rank: list[dict[str, bytes]] | No
         raise
 
 
-def _spawned(trainer: Any) -> bool:
+def spawned(trainer: Any) -> bool:
     launcher = getattr(trainer.strategy, "launcher", None)
     return type(launcher).__name__ == "_MultiProcessingLauncher"
 
@@ -254,7 +253,7 @@ def _handoff_path(token: str) -> Path:
     return Path(tempfile.gettempdir()) / f"{_HANDOFF_PREFIX}{token}.json"
 
 
-def _write_handoff(token: str, report: FootprintReport) -> None:
+def write_handoff(token: str, report: FootprintReport) -> None:
     """ddp_spawn: the report is made in a child process; leave it for the parent's ``cb.report``."""
     from lightning_green._atomic import atomic_write_text
 

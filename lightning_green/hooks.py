@@ -16,7 +16,7 @@ from typing import Any
 from lightning_green import carbon, totals
 from lightning_green.batches import count_samples, token_count
 from lightning_green.distributed import gather_objects, is_distributed
-from lightning_green.finish import build_report, write_outputs
+from lightning_green.finish import build_report, rank_arrays, spawned, write_handoff, write_outputs
 from lightning_green.sensors.base import Sensor
 from lightning_green.session import J_PER_KWH, MeterSession
 from lightning_green.validation import check_number, check_optional_str
@@ -124,16 +124,18 @@ class EnergyHooks:
     @property
     def report(self) -> Any:
         """The FootprintReport of everything measured so far (None before the first run ends)."""
-        if self._report is None:
-            from lightning_green.finish import take_handoff
+        from lightning_green.finish import take_handoff
 
-            self._report = take_handoff(self._token)
+        handed = take_handoff(self._token)  # ddp_spawn: the report was made in a child process
+        if handed is not None:
+            self._report = handed
         return self._report
 
     def state_dict(self) -> dict[str, Any]:
         """Totals so far (plain numbers), so that a resumed fit continues the footprint."""
         session = self._session
         live = totals.empty()
+        summaries: list[dict[str, Any]] = []
         if session is not None:
             session.mark(("checkpoint",))  # the ledger's energy then reaches now, as duration_s does
             session.flush(FLUSH_TIMEOUT_S)
@@ -142,13 +144,13 @@ class EnergyHooks:
                 # Only rank 0's state reaches the checkpoint: it must hold every rank's energy.
                 # Collective; Trainer.save_checkpoint runs on all ranks (it ends in a barrier).
                 summaries = gather_objects(summaries[0])
-            live = totals.merge_ranks([self._session_totals(s, world_size=1) for s in summaries])
+            live = totals.merge_ranks([self._session_totals(s) for s in summaries])
         return {
             "schema": totals.SCHEMA,
             "run_id": self._run_id,
             "totals": totals.add(self._carried, live),
             "started_at": self._carried_meta.get("started_at") or self._session_started_at(),
-            "idle_power_w": self._idle_power_w(),
+            "idle_power_w": self._idle_total_w(summaries),
             "segments": int(self._carried_meta.get("segments", 0)) + (1 if session is not None else 0),
         }
 
@@ -258,6 +260,9 @@ class EnergyHooks:
             tokens = 0
         session.meter.mark(("step_end", self._carried_steps + self._batches, count_samples(batch), tokens or 0))
         self._batches += 1
+        if self._project_at_step is not None and self._carried_steps + self._batches >= self._project_at_step:
+            self._project_at_step = None  # once; the same batch count on every rank keeps DDP in step
+            self._project(trainer, self._carried["energy_j"] + self._global_live_energy_j(trainer))
         if self._batches % self._every_n == 0:
             self._periodic(trainer, pl_module)
         elif self._check_budget_every_step:
@@ -275,6 +280,7 @@ class EnergyHooks:
             self._session = None
         self._stage = stage
         self._bar_t = -float("inf")
+        self._project_at_step = self.project_after_steps if self._predicted is None else None
         self._first_step = self._carried_steps
         self._batches = 0
         self._device_tokens = None
@@ -292,7 +298,8 @@ class EnergyHooks:
         session = MeterSession(sensors, self.sampling_interval_s)
         try:
             session.start()
-            if self.idle_baseline_s > 0 and self._carried_meta.get("idle_power_w") is None:
+            resuming = getattr(trainer, "ckpt_path", None) is not None  # idle power comes with the checkpoint
+            if self.idle_baseline_s > 0 and self._carried_meta.get("idle_power_w") is None and not resuming:
                 session.measure_idle(self.idle_baseline_s)
         except BaseException:
             session.stop()
@@ -330,18 +337,19 @@ class EnergyHooks:
         keep = [s for s in found if s.scope == "device" or self._local_rank == 0]
         return keep, unavailable
 
-    def _idle_power_w(self) -> float | None:
+    def _idle_total_w(self, summaries: list[dict[str, Any]]) -> float | None:
+        """Idle power of the whole run: carried from a checkpoint or an earlier call, else the
+        sum of every rank's measured idle power (None when none was measured)."""
         carried = self._carried_meta.get("idle_power_w")
         if carried is not None:
             return float(carried)
-        if self._session is not None and self._session.idle_power_w is not None:
-            return self._session.idle_power_w
-        return None
+        measured = [s["idle_power_w"] for s in summaries if s.get("idle_power_w") is not None]
+        return float(sum(measured)) if measured else None
 
     def _session_started_at(self) -> float | None:
         return self._session.started_wall_s if self._session is not None else None
 
-    def _session_totals(self, summary: dict[str, Any], world_size: int) -> dict[str, Any]:
+    def _session_totals(self, summary: dict[str, Any]) -> dict[str, Any]:
         """A totals dict for one rank's session summary, with carbon at this callback's settings."""
         seg = totals.empty()
         for key in ("energy_j", "energy_j_measured", "energy_j_estimated", "duration_s"):
@@ -362,7 +370,10 @@ class EnergyHooks:
 
         tokens = int(session.ledger.tokens)
         if self._device_tokens is not None:  # read once, at the end: no per-step device sync
-            tokens += int(self._device_tokens.item())
+            try:
+                tokens += int(self._device_tokens.item())
+            except Exception as err:  # e.g. after a device-side assert: keep the report
+                self._warn_once(f"tokens on the device could not be read ({type(err).__name__}); counted on the CPU only")
         summary = session.summary()
         summary.update(
             rank=self._rank,
@@ -387,9 +398,6 @@ class EnergyHooks:
             except Exception as err:  # a module that forbids logging must not stop training
                 self._warn_once(f"could not log to the progress bar: {err}")
         self._log_metrics(trainer, energy_j)
-        if self.project_after_steps is not None and self._predicted is None:
-            if self._carried_steps + self._batches >= self.project_after_steps:
-                self._project(trainer, energy_j)
         self._check_budgets(trainer, energy_j)
 
     def _global_live_energy_j(self, trainer: Any) -> float:
@@ -478,22 +486,44 @@ class EnergyHooks:
             warnings.warn(f"lightning-green: {message}", stacklevel=3)
 
     def _finish(self, trainer: Any, pl_module: Any, status: str, exception: BaseException | None = None) -> None:
-        """Stop measuring, reduce over ranks (when all can), write the report. Never raises."""
+        """Stop measuring, reduce over ranks (when all can), write the report. Never raises.
+
+        A completed distributed run makes exactly one collective here (every rank's summary
+        and per-step arrays in one gather), before any rank-0-only work, so that an error on
+        one rank can never leave the others waiting.
+        """
         session, self._session = self._session, None
         if session is None:
             return
+        gathered = status == "completed" and self._world_size > 1 and is_distributed()
         try:
-            session.stop()
-            summary = self._local_summary(session)
-            report, carried, gathered = build_report(self, trainer, pl_module, summary, status, exception)
+            summary = arrays = None
+            local_error = None
+            try:
+                session.stop()
+                summary = self._local_summary(session)
+                if self.write_files and gathered:
+                    arrays = rank_arrays(session.steps_path)
+            except Exception as err:  # still join the collective below, with nothing to add
+                local_error = err
+            payload = gather_objects((summary, arrays)) if gathered else [(summary, arrays)]
+            if local_error is not None:
+                raise local_error
+            # -- no collective below this line --
+            summaries = [s for s, _ in payload if s is not None]
+            per_rank = [a for _, a in payload if a is not None] if gathered and self.write_files else None
+            report, carried = build_report(self, trainer, pl_module, summary, summaries, status, exception, gathered)
+            idle_w = self._idle_total_w(summaries)
             self._carried = carried
             if report is not None:
                 self._report = report
-            if self.write_files:
-                write_outputs(self, trainer, report, session, gathered)
+                if self.write_files:
+                    write_outputs(self, report, session, per_rank)
+                if spawned(trainer):
+                    write_handoff(self._token, report)
             self._carried_meta.update(
                 started_at=self._carried_meta.get("started_at") or summary["started_wall_s"],
-                idle_power_w=self._idle_power_w_of(summary),
+                idle_power_w=idle_w,
                 segments=int(self._carried_meta.get("segments", 0)) + 1,
             )
         except Exception as err:  # the footprint must never cost the user the run
@@ -502,10 +532,6 @@ class EnergyHooks:
                 raise
         finally:
             session.cleanup()
-
-    def _idle_power_w_of(self, summary: dict[str, Any]) -> float | None:
-        carried = self._carried_meta.get("idle_power_w")
-        return carried if carried is not None else summary.get("idle_power_w")
 
     def __getstate__(self) -> dict[str, Any]:
         # Picklable for ddp_spawn: a running session (thread, handles) never travels.

@@ -18,7 +18,6 @@ ADDITIVE = (
     "energy_j_estimated",
     "facility_energy_j",
     "emissions_kg",
-    "idle_energy_j",
     "duration_s",
     "samples",
     "tokens",

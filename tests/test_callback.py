@@ -295,3 +295,28 @@ def test_bad_arguments_fail_at_construction(kwargs, needle):
         EnergyCallback(**kwargs)
     assert needle in str(info.value)
     assert "got" in str(info.value) or "ZZZ" in str(info.value)
+
+
+def test_projection_after_steps_does_not_wait_for_a_logging_step(tmp_path):
+    cb = EnergyCallback(sensors=known_sensors(), project_after_steps=3, log_every_n_steps=50, output_dir=tmp_path)
+    make_trainer(tmp_path, cb, max_epochs=2, limit_val_batches=0).fit(SlowBoringModel(step_sleep_s=0.01))
+    assert cb.report.steps == 16 < 50
+    assert cb.report.predicted_energy_kwh is not None and cb.report.predicted_energy_kwh > 0
+
+
+def test_idle_baseline_carries_across_a_resume(tmp_path):
+    ckpt_dir = tmp_path / "ckpt"
+    cb1 = EnergyCallback(sensors=known_sensors(), idle_baseline_s=0.3, sampling_interval_s=0.02,
+                         output_dir=tmp_path)
+    Trainer(max_epochs=1, limit_train_batches=8, limit_val_batches=0, logger=False, enable_progress_bar=False,
+            enable_model_summary=False, default_root_dir=tmp_path,
+            callbacks=[cb1, ModelCheckpoint(dirpath=ckpt_dir, save_last=True)]).fit(SlowBoringModel())
+    cb2 = EnergyCallback(sensors=known_sensors(), idle_baseline_s=0.3, sampling_interval_s=0.02,
+                         output_dir=tmp_path)
+    Trainer(max_epochs=2, limit_train_batches=8, limit_val_batches=0, logger=False, enable_progress_bar=False,
+            enable_model_summary=False, enable_checkpointing=False, default_root_dir=tmp_path,
+            callbacks=[cb2]).fit(SlowBoringModel(), ckpt_path=ckpt_dir / "last.ckpt")
+    report = cb2.report
+    assert report.idle_power_w == pytest.approx(GPU_W + CPU_W, rel=0.02)
+    # Constant sensors draw exactly idle power: net energy stays ~0 over both segments.
+    assert abs(report.net_energy_kwh) < 0.05 * report.energy_kwh
