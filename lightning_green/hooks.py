@@ -294,7 +294,16 @@ class EnergyHooks:
         self._check_budget_every_step = budgets and self._world_size == 1
         if self.output_dir is None:
             self.output_dir = os.fspath(getattr(trainer, "log_dir", None) or os.getcwd())
-        sensors, self._unavailable = self._sensors_for_this_process(trainer)
+        try:
+            sensors, self._unavailable = self._sensors_for_this_process(trainer)
+            session = self._open_session(trainer, sensors)
+        except Exception as err:  # measuring nothing beats failing the fit; ranks stay in step
+            self._warn_once(f"could not start measuring ({type(err).__name__}: {err}); this process reports no energy")
+            session = self._open_session(trainer, [])
+        session.begin()
+        self._session = session
+
+    def _open_session(self, trainer: Any, sensors: list[Sensor]) -> MeterSession:
         session = MeterSession(sensors, self.sampling_interval_s)
         try:
             session.start()
@@ -305,8 +314,7 @@ class EnergyHooks:
             session.stop()
             session.cleanup()
             raise
-        session.begin()
-        self._session = session
+        return session
 
     @property
     def _carried_steps(self) -> int:

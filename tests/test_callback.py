@@ -320,3 +320,18 @@ def test_idle_baseline_carries_across_a_resume(tmp_path):
     assert report.idle_power_w == pytest.approx(GPU_W + CPU_W, rel=0.02)
     # Constant sensors draw exactly idle power: net energy stays ~0 over both segments.
     assert abs(report.net_energy_kwh) < 0.05 * report.energy_kwh
+
+
+def test_a_failure_to_start_measuring_costs_the_numbers_not_the_fit(tmp_path, monkeypatch, no_thread_leak):
+    from lightning_green.hooks import EnergyHooks
+
+    def broken(self, trainer):
+        raise OSError("powercap went away")
+
+    monkeypatch.setattr(EnergyHooks, "_sensors_for_this_process", broken)
+    cb = EnergyCallback(sensors=known_sensors(), output_dir=tmp_path)
+    trainer = make_trainer(tmp_path, cb, max_epochs=1)
+    trainer.fit(SlowBoringModel())
+    assert trainer.global_step == 8
+    assert cb.report.status == "completed" and cb.report.energy_kwh == 0.0 and cb.report.steps == 8
+    assert any("could not start measuring" in w and "powercap went away" in w for w in cb.report.warnings)
