@@ -300,6 +300,30 @@ class ReplayResult:
         return (self.measured_j - self.true_j) / self.true_j
 
 
+def drive_steps(meter: Meter, clock: FakeClock, sample: Callable[[], None], *, interval_s: float,
+                step_s: float, duration_s: float, sample_phase_s: float) -> int:
+    """Back-to-back steps of ``step_s`` from t=0 to ``duration_s``, with ``sample()`` called at
+    ``sample_phase_s + k * interval_s`` in between; leaves the clock at the next sample time.
+
+    Returns the number of steps marked.
+    """
+    n_steps = int(round(duration_s / step_s))
+    next_sample = sample_phase_s
+    for k in range(n_steps + 1):
+        t_mark = k * step_s
+        while next_sample <= t_mark:
+            clock.set(next_sample)
+            sample()
+            next_sample += interval_s
+        clock.set(t_mark)
+        if k:
+            meter.mark(("step_end", k - 1, 1, 0))
+        if k < n_steps:
+            meter.mark(("step_start", k))
+    clock.set(next_sample)
+    return n_steps
+
+
 def replay(trace: Trace, *, kind: str = "power", interval_s: float = 0.1, step_s: float = 0.01,
            duration_s: float = 60.0, update_period_s: float = 0.0,
            sample_phase_s: float = 0.0013) -> ReplayResult:
@@ -322,21 +346,9 @@ def replay(trace: Trace, *, kind: str = "power", interval_s: float = 0.1, step_s
 
     ledger = Ledger([sensor.describe()], step_sink=on_step, wall_offset_s=0.0)
     meter = Meter([sensor], interval_s=interval_s, sink=ledger.feed, clock=clock)
-    n_steps = int(round(duration_s / step_s))
     meter.sample_once()  # the meter starts before the first mark, as in a real run
-    next_sample = sample_phase_s
-    for k in range(n_steps + 1):
-        t_mark = k * step_s
-        while next_sample <= t_mark:
-            clock.set(next_sample)
-            meter.sample_once()
-            next_sample += interval_s
-        clock.set(t_mark)
-        if k:
-            meter.mark(("step_end", k - 1, 1, 0))
-        if k < n_steps:
-            meter.mark(("step_start", k))
-    clock.set(next_sample)
+    n_steps = drive_steps(meter, clock, meter.sample_once, interval_s=interval_s, step_s=step_s,
+                          duration_s=duration_s, sample_phase_s=sample_phase_s)
     meter.sample_once()
     meter.stop()
     true = trace.between(0.0, n_steps * step_s)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from fakes import FakeClock, Trace
+from fakes import FakeClock, Trace, drive_steps
 from sensor_fakes import FakeGpu, FakeNvml, set_uj, uuid, zone
 
 from lightning_green.ledger import Ledger
@@ -80,20 +80,8 @@ def replay_hardware(trace: Trace, hardware: str, *, interval_s: float = 0.1, ste
             meter.sample_once()
 
         sample()
-        n_steps = int(round(duration_s / step_s))
-        next_sample = sample_phase_s
-        for k in range(n_steps + 1):
-            t_mark = k * step_s
-            while next_sample <= t_mark:
-                clock.set(next_sample)
-                sample()
-                next_sample += interval_s
-            clock.set(t_mark)
-            if k:
-                meter.mark(("step_end", k - 1, 1, 0))
-            if k < n_steps:
-                meter.mark(("step_start", k))
-        clock.set(next_sample)
+        n_steps = drive_steps(meter, clock, sample, interval_s=interval_s, step_s=step_s,
+                    duration_s=duration_s, sample_phase_s=sample_phase_s)
         refresh(clock.t)
         meter.stop()
         description = sensor.describe()
