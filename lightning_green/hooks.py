@@ -182,7 +182,9 @@ class EnergyHooks:
             return
         self._run_id = str(state_dict.get("run_id") or self._run_id)
         self._carried = totals.clean(state_dict.get("totals"))
-        self._first_step = self._carried_steps  # loaded after setup(): steps continue from here
+        # Loaded after setup(): steps continue from here. _first_step is the step index the
+        # current call started at; _carried only changes here and when a call ends.
+        self._first_step = self._carried_steps
         self._carried_meta = {
             "started_at": state_dict.get("started_at"),
             "idle_power_w": state_dict.get("idle_power_w"),
@@ -246,7 +248,7 @@ class EnergyHooks:
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         session = self._session
         if session is not None:
-            session.meter.mark(("step_start", self._carried_steps + self._batches))
+            session.meter.mark(("step_start", self._first_step + self._batches))
 
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
@@ -258,9 +260,9 @@ class EnergyHooks:
         if tokens is not None and not isinstance(tokens, int):
             self._device_tokens = tokens if self._device_tokens is None else self._device_tokens + tokens
             tokens = 0
-        session.meter.mark(("step_end", self._carried_steps + self._batches, count_samples(batch), tokens or 0))
+        session.meter.mark(("step_end", self._first_step + self._batches, count_samples(batch), tokens or 0))
         self._batches += 1
-        if self._project_at_step is not None and self._carried_steps + self._batches >= self._project_at_step:
+        if self._project_at_step is not None and self._first_step + self._batches >= self._project_at_step:
             self._project_at_step = None  # once; the same batch count on every rank keeps DDP in step
             self._project(trainer, self._carried["energy_j"] + self._global_live_energy_j(trainer))
         if self._batches % self._every_n == 0:
@@ -456,7 +458,7 @@ class EnergyHooks:
 
     def _project(self, trainer: Any, energy_j: float) -> None:
         """Predict the whole configured run's energy from the fraction of batches done."""
-        done = self._carried_steps + self._batches
+        done = self._first_step + self._batches
         planned = []
         max_steps = getattr(trainer, "max_steps", -1) or -1
         if max_steps > 0:
