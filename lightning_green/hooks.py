@@ -137,9 +137,11 @@ class EnergyHooks:
         live = totals.empty()
         summaries: list[dict[str, Any]] = []
         if session is not None:
-            session.mark(("checkpoint",))  # the ledger's energy then reaches now, as duration_s does
+            # The ledger's energy then reaches this mark; duration_s ends at it too (not after
+            # the flush, which may wait on a busy machine and would count time without energy).
+            mark_wall_s = session.mark_now(("checkpoint",))
             session.flush(FLUSH_TIMEOUT_S)
-            summaries = [self._local_summary(session)]
+            summaries = [self._local_summary(session, end_wall_s=mark_wall_s)]
             if self._world_size > 1 and is_distributed():
                 # Only rank 0's state reaches the checkpoint: it must hold every rank's energy.
                 # Collective; Trainer.save_checkpoint runs on all ranks (it ends in a barrier).
@@ -375,7 +377,7 @@ class EnergyHooks:
         seg["emissions_kg"] = seg["facility_energy_j"] / J_PER_KWH * self.intensity.g_per_kwh / 1000.0
         return seg
 
-    def _local_summary(self, session: MeterSession) -> dict[str, Any]:
+    def _local_summary(self, session: MeterSession, end_wall_s: float | None = None) -> dict[str, Any]:
         import socket
 
         tokens = int(session.ledger.tokens)
@@ -384,7 +386,7 @@ class EnergyHooks:
                 tokens += int(self._device_tokens.item())
             except Exception as err:  # e.g. after a device-side assert: keep the report
                 self._warn_once(f"tokens on the device could not be read ({type(err).__name__}); counted on the CPU only")
-        summary = session.summary()
+        summary = session.summary(end_wall_s)
         summary.update(
             rank=self._rank,
             host=socket.gethostname(),

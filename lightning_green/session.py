@@ -117,8 +117,19 @@ class MeterSession:
     def live_power_w(self) -> float:
         return float(sum(self.meter.snapshot().power_w))
 
-    def summary(self) -> dict[str, Any]:
-        """This process's totals for the session, as plain numbers (for gathering)."""
+    def mark_now(self, label: tuple) -> float:
+        """Mark ``label`` and return the wall time of the mark: the end of the energy window
+        that a ``summary(end_wall_s=...)`` taken after the next flush covers."""
+        self.meter.mark(label)
+        return time.time()
+
+    def summary(self, end_wall_s: float | None = None) -> dict[str, Any]:
+        """This process's totals for the session, as plain numbers (for gathering).
+
+        ``end_wall_s``: the wall time of the last mark the ledger has resolved (see
+        ``mark_now``), so that ``duration_s`` covers the same window as the energy; default:
+        the stop mark, or now while running.
+        """
         ledger = self.ledger
         by_sensor = dict(ledger.energy_j_by_sensor)
         measured = sum(j for d in self.descriptions if d["measured"] for j in [by_sensor.get(d["name"], 0.0)])
@@ -137,7 +148,8 @@ class MeterSession:
                 )
             entry["energy_j"] = by_sensor.get(description["name"], 0.0)
             sensors.append(entry)
-        end_wall_s = self.stopped_wall_s or time.time()
+        if end_wall_s is None:
+            end_wall_s = self.stopped_wall_s or time.time()
         return {
             "energy_j": float(ledger.energy_j),
             "energy_j_by_component": dict(ledger.energy_j_by_component),
