@@ -45,6 +45,7 @@ class StepsWriter:
         self._buffer: list[str] = []
         self._columns: list[str] | None = None  # settled at the first row
         self._needs_header = False
+        self._fast: str | None = None  # %-format for rows in our own column order
 
     def __call__(self, row: Any) -> None:
         self.write(row)
@@ -56,11 +57,26 @@ class StepsWriter:
         else:
             self._columns = [*BASE_COLUMNS, *(f"{c}_j" for c in self.components)]
             self._needs_header = True
+        if self._columns == [*BASE_COLUMNS, *(f"{c}_j" for c in self.components)]:
+            # This runs on the meter thread for every step while holding the GIL: one
+            # %-format is ~4x cheaper than building the row column by column.
+            self._fast = "%d,%s,%.6f,%.6f,%.6f,%r,%d,%d" + ",%r" * len(self.components) + "\n"
         return self._columns
 
     def write(self, row: Any) -> None:
         """Buffer one row; write the buffer when it holds ``buffer_rows`` rows."""
         columns = self._columns or self._settle_columns()
+        if self._fast is not None:
+            by_comp = row.energy_j_by_component
+            epoch = row.epoch
+            self._buffer.append(self._fast % (
+                row.step, "" if epoch is None else epoch, row.start_s, row.end_s,
+                row.end_s - row.start_s, float(row.energy_j), row.samples, row.tokens,
+                *[float(by_comp.get(c, 0.0)) for c in self.components],
+            ))
+            if len(self._buffer) >= self.buffer_rows:
+                self.flush()
+            return
         values = {
             "step": str(row.step),
             "epoch": "" if row.epoch is None else str(row.epoch),

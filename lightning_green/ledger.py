@@ -99,6 +99,8 @@ class Ledger:
             [i for i, c in enumerate(self.sensor_components) if c == comp]
             for comp in self.components
         ]
+        # One sensor per component (the usual case): a step's components are its sensors.
+        self._one_per_component = len(self.components) == len(self.sensor_components)
         self.step_sink = step_sink
         self.wall_offset_s = (
             time.time() - time.perf_counter() if wall_offset_s is None else float(wall_offset_s)
@@ -164,20 +166,18 @@ class Ledger:
             self._step = None
         if self.step_sink is None:
             return
+        # Runs on the meter thread once per step, holding the GIL: kept lean.
         per_sensor = [c - s for c, s in zip(cum, start)]
-        self.step_sink(StepRow(
-            step=int(label[1]),
-            epoch=self.epoch,
-            start_s=start_t + self.wall_offset_s,
-            end_s=t + self.wall_offset_s,
-            energy_j=math.fsum(per_sensor),
-            energy_j_by_component={
+        if self._one_per_component:
+            by_component = dict(zip(self.sensor_components, per_sensor))
+        else:
+            by_component = {
                 comp: per_sensor[idx[0]] if len(idx) == 1 else math.fsum(per_sensor[i] for i in idx)
                 for comp, idx in zip(self.components, self._by_component)
-            },
-            samples=samples,
-            tokens=tokens,
-        ))
+            }
+        offset = self.wall_offset_s
+        self.step_sink(StepRow(int(label[1]), self.epoch, start_t + offset, t + offset,
+                               math.fsum(per_sensor), by_component, samples, tokens))
 
     # -- totals ----------------------------------------------------------------------
     def _segment(self) -> list[float]:
