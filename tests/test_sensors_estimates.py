@@ -131,6 +131,47 @@ def test_system_cpu_times_is_cumulative():
     assert 0 <= busy0 <= total0 and busy1 >= busy0 and total1 >= total0
 
 
+def test_proc_stat_reader_rereads_one_descriptor_and_agrees_with_psutil(tmp_path):
+    from lightning_green.sensors.cpu import ProcStatTimes
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 5 20 800 10 3 2 7 0 0\ncpu0 50 0 10 400 5 1 1 0 0 0\nintr 1 2 3\n")
+    reader = ProcStatTimes(stat)
+    tick = reader._tick_s
+    busy, total = reader()
+    assert busy == pytest.approx((100 + 5 + 20 + 3 + 2) * tick)  # steal (7) is neither busy nor idle
+    assert total == pytest.approx((130 + 800 + 10) * tick)
+    with open(stat, "r+") as f:  # rewritten in place: the same descriptor sees the new counters
+        f.write("cpu  200 5 20 900 10 3 2 7 0 0\n")
+    busy2, total2 = reader()
+    assert (busy2 - busy, total2 - total) == (pytest.approx(100 * tick), pytest.approx(200 * tick))
+    sensor = CpuEstimateSensor(tdp_w=10, cpu_times=reader)
+    assert reader._fd is not None
+    sensor.close()  # the meter closes sensors at the end of a run: the descriptor goes with it
+    assert reader._fd is None
+    assert reader()[0] == pytest.approx(busy2)  # and a sensor reused for another run reopens it
+    stat.write_text("intr 1 2 3\n")
+    with pytest.raises(OSError, match="unexpected first line"):
+        reader()
+    reader.close()
+    assert not ProcStatTimes.available(tmp_path / "missing")
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/stat"), reason="needs Linux /proc/stat")
+def test_default_cpu_times_read_proc_stat_through_one_descriptor_like_psutil():
+    from lightning_green.sensors.cpu import ProcStatTimes
+
+    sensor = CpuEstimateSensor()
+    assert isinstance(sensor._cpu_times, ProcStatTimes)
+    sensor.open()
+    busy, total = sensor._cpu_times()
+    t = psutil.cpu_times()
+    ref_busy = t.user + t.nice + t.system + t.irq + t.softirq
+    assert busy == pytest.approx(ref_busy, abs=0.5) and total == pytest.approx(ref_busy + t.idle + t.iowait, abs=1.0)
+    sensor.close()
+    assert sensor._cpu_times._fd is None
+
+
 def test_ram_model_arithmetic():
     sensor = RamEstimateSensor(w_per_gb=0.5, gb=16)
     assert sensor.power_w() == pytest.approx(8.0)

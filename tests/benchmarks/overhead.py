@@ -24,7 +24,10 @@ thread and the moment; the mean step time with the hooks on over the mean with t
 what the callback costs the training thread (its fixed set-up/teardown cost per fit is in
 ``tests.benchmarks.hooks``). codecarbon cannot be switched on and off per step. A warm-up round (not counted) absorbs imports and one-time caches.
 
-    python -m tests.benchmarks.overhead [--steps 2000] [--rounds 5] [--batch-size 64] [--ab-steps 3000]
+Two step lengths by default: batch 64 (~2 ms of compute per step here, the hard case, 2,000
+steps, 8 rounds) and batch 256 (~7 ms, 1,000 steps, 5 rounds).
+
+    python -m tests.benchmarks.overhead [--config BATCH:STEPS:ROUNDS ...] [--ab-steps 3000]
 """
 
 from __future__ import annotations
@@ -250,6 +253,7 @@ def run(steps: int = 2000, rounds: int = 5, batch_size: int = 64, features: int 
 
 def format_result(result: dict[str, Any]) -> str:
     steps = result["steps"]
+    from tests.benchmarks._common import percentile
     base_loop = median([t[1] for t in result["times"]["bare"]])
     rows = []
     for variant, runs in result["times"].items():
@@ -260,44 +264,62 @@ def format_result(result: dict[str, Any]) -> str:
             f"{median([t[0] for t in runs]):.2f}",
             f"{1e3 * loop_s / steps:.3f}",
             f"{median(fit_ratios):.3f}",
+            f"{percentile(fit_ratios, 25):.3f}-{percentile(fit_ratios, 75):.3f}",
             f"{min(fit_ratios):.3f}-{max(fit_ratios):.3f}",
             f"{median(loop_ratios):.3f}",
             f"{median(cpu_ratios):.3f}",
             f"{1e6 * (loop_s - base_loop) / steps:+.0f}",
             f"{result['cold_extra_s'][variant]:+.2f}",
         ])
-    title = (f"Overhead: {steps} training steps (MLP, batch {result['batch_size']}, 1 torch thread), "
-             f"{result['rounds']} alternating rounds, medians")
+    title = (f"Overhead: {steps} training steps of {1e3 * base_loop / steps:.1f} ms (MLP, batch "
+             f"{result['batch_size']}, 1 torch thread), {result['rounds']} alternating rounds, medians")
     notes = ("fit ratio: wall time of the whole fit (tracker construction, set-up, teardown, files) over the "
              "same round's bare fit; loop ratio: on_train_start -> on_train_end only; CPU ratio: process CPU "
              "time of the whole fit (all threads; less sensitive than wall time to other processes); "
              "us/step: loop time per step minus bare's.")
     notes += (f" first fit s: the extra wall time of each tracker's first {result['warm_steps']}-step fit in "
               "the process (imports, hardware detection, caches), once per process.")
-    return table(["variant", "fit s", "ms/step", "fit ratio", "fit ratio range", "loop ratio", "CPU ratio",
+    return table(["variant", "fit s", "ms/step", "fit ratio", "fit ratio IQR", "fit ratio range", "loop ratio", "CPU ratio",
                   "us/step vs bare", "first fit s"], rows, title) + "\n\n" + notes
+
+
+DEFAULT_CONFIGS = ("64:2000:8", "256:1000:5")
+
+
+def _config(text: str) -> tuple[int, int, int]:
+    try:
+        batch, steps, rounds = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--config must be BATCH:STEPS:ROUNDS (three integers), got {text!r}") from None
+    if min(batch, steps, rounds) < 1:
+        raise argparse.ArgumentTypeError(f"--config values must be >= 1, got {text!r}")
+    return batch, steps, rounds
 
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2000, help="training steps per fit (default 2000)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
-    parser.add_argument("--batch-size", type=int, default=64, help="MLP batch size (default 64: ~3 ms/step)")
+    parser.add_argument("--config", type=_config, action="append", metavar="BATCH:STEPS:ROUNDS",
+                        help="MLP batch size (64: ~2 ms/step, 256: ~7 ms/step on a 2-core VM), steps per fit, "
+                             f"alternating rounds; repeatable (default: {' '.join(DEFAULT_CONFIGS)})")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS[1:], default=list(VARIANTS[1:]),
                         help="trackers to compare with the bare run (default: all)")
     parser.add_argument("--ab-steps", type=int, default=3000, help="steps per in-fit A/B fit (default 3000)")
     parser.add_argument("--block", type=int, default=10, help="A/B block length in steps (default 10)")
     parser.add_argument("--no-ab", action="store_true", help="skip the in-fit A/B measurement")
-    parser.add_argument("--quick", action="store_true", help="300 steps, 2 rounds (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="300 steps, 2 rounds, batch 64 only (a smoke run)")
     args = parser.parse_args(argv)
+    configs = args.config or [_config(c) for c in DEFAULT_CONFIGS]
     if args.quick:
-        args.steps, args.rounds = 300, 2
+        configs = [(64, 300, 2)]
     print(machine_line(), flush=True)
-    text = format_result(run(args.steps, args.rounds, args.batch_size, variants=("bare", *args.variants)))
+    texts = []
+    for batch, steps, rounds in configs:
+        texts.append(format_result(run(steps, rounds, batch, variants=("bare", *args.variants))))
     if not args.no_ab:
         ab_steps = 600 if args.quick else args.ab_steps
-        text += "\n\n" + format_ab(run_ab(ab_steps, 1 if args.quick else 2, args.block, args.batch_size),
-                                    ab_steps, args.block)
+        texts.append(format_ab(run_ab(ab_steps, 1 if args.quick else 2, args.block, configs[0][0]),
+                               ab_steps, args.block))
+    text = "\n\n".join(texts)
     print(text, flush=True)
     return text
 
