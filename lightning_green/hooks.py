@@ -162,10 +162,17 @@ class EnergyHooks:
 
         Lightning refuses two stateful callbacks with one key, so two EnergyCallbacks in one
         Trainer need distinct ``output_dir`` arguments (they would write the same files anyway).
+        Lightning reads this on every hook call of every step (for its profiler's label):
+        computed once.
         """
-        if self._output_dir_arg is None:
-            return type(self).__qualname__
-        return self._generate_state_key(output_dir=self._output_dir_arg)  # type: ignore[attr-defined]
+        key = self.__dict__.get("_state_key")
+        if key is None:
+            if self._output_dir_arg is None:
+                key = type(self).__qualname__
+            else:
+                key = self._generate_state_key(output_dir=self._output_dir_arg)  # type: ignore[attr-defined]
+            self.__dict__["_state_key"] = key
+        return key
 
     def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         """Resume into another ``output_dir`` (a new Hydra run folder): adopt the checkpoint's

@@ -339,3 +339,15 @@ def test_a_failure_to_start_measuring_costs_the_numbers_not_the_fit(tmp_path, mo
     assert trainer.global_step == 8
     assert cb.report.status == "completed" and cb.report.energy_kwh == 0.0 and cb.report.steps == 8
     assert any("could not start measuring" in w and "powercap went away" in w for w in cb.report.warnings)
+
+
+def test_state_key_names_the_output_dir_and_is_computed_once(tmp_path, monkeypatch):
+    # Lightning reads state_key on every hook call of every step (its profiler label).
+    plain, placed = EnergyCallback(), EnergyCallback(output_dir=tmp_path / "a")
+    calls = []
+    generate = type(placed)._generate_state_key
+    monkeypatch.setattr(type(placed), "_generate_state_key",
+                        lambda self, **kw: calls.append(kw) or generate(self, **kw))
+    assert plain.state_key == "EnergyCallback"
+    assert placed.state_key == placed.state_key == f"EnergyCallback{{'output_dir': '{tmp_path / 'a'}'}}"
+    assert len(calls) == 1

@@ -8,7 +8,10 @@ one torch thread) run in alternation over several rounds, under:
   temporary folder);
 * ``codecarbon``: ``OfflineEmissionsTracker(country_iso_code="FRA", save_to_file=False,
   log_level="error")`` started before ``fit`` and stopped after it;
-* ``DeviceStatsMonitor``: Lightning's own device statistics callback.
+* ``DeviceStatsMonitor``: Lightning's own device statistics callback;
+* ``empty Callback``: a ``Callback()`` with no hooks of its own: what Lightning's dispatch
+  costs per callback and step (it calls every hook of every callback, each in a profiler
+  context), the floor under any callback-based tracker.
 
 Every variant gets the same ``CSVLogger`` (``DeviceStatsMonitor`` needs a logger). The round
 order rotates, and each round's times are divided by that round's bare time; the table shows
@@ -42,7 +45,7 @@ from typing import Any
 
 from tests.benchmarks._common import machine_line, median, quiet_lightning, table
 
-VARIANTS = ("bare", "EnergyCallback", "codecarbon", "DeviceStatsMonitor")
+VARIANTS = ("bare", "EnergyCallback", "codecarbon", "DeviceStatsMonitor", "empty Callback")
 
 
 def _model_and_data(batch_size: int, features: int, hidden: int, batches_per_epoch: int) -> tuple[Any, Any]:
@@ -110,6 +113,10 @@ def run_once(variant: str, steps: int, model_cls: Any, loader: Any, workdir: str
         from lightning.pytorch.callbacks import DeviceStatsMonitor
 
         callbacks.append(DeviceStatsMonitor())
+    elif variant == "empty Callback":  # what Lightning's hook dispatch alone costs per callback
+        from lightning.pytorch.callbacks import Callback
+
+        callbacks.append(Callback())
     elif variant == "codecarbon":
         from codecarbon import OfflineEmissionsTracker
 
