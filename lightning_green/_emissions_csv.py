@@ -17,6 +17,7 @@ cheap local facts (platform, ``os.cpu_count()``, the report's GPU sensors) or le
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import platform
@@ -43,7 +44,8 @@ EMISSIONS_CSV_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _codecarbon_version() -> str:
+@functools.lru_cache(maxsize=1)
+def _codecarbon_version() -> str:  # importlib.metadata takes ~1.5 ms: once per process
     try:
         return metadata.version("codecarbon")
     except metadata.PackageNotFoundError:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_green import totals
+from lightning_green._atomic import atomic_write_bytes
 from lightning_green.ledger import PHASES
 from lightning_green.report import FootprintReport, append_emissions_csv, write_footprint
 from lightning_green.session import J_PER_KWH
@@ -197,6 +198,17 @@ def write_outputs(cb: Any, report: FootprintReport, session: Any, per_rank: list
 
 
 def _write_steps(target: Path, spill: str, per_rank: list[dict[str, bytes]] | None, first_step: int) -> None:
+    if not per_rank and first_step == 0:
+        # One process, a fresh run: the spill file already is steps.csv. Copying its bytes
+        # costs ~0.1 ms per 2,000 steps; re-parsing and re-writing every row cost ~7 ms.
+        try:
+            with open(spill, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return
+        if data:
+            atomic_write_bytes(target, data)
+        return
     header, rows = _read_columns(spill)
     if not header:
         return
@@ -227,7 +239,7 @@ def _write_steps(target: Path, spill: str, per_rank: list[dict[str, bytes]] | No
     fd, tmp = tempfile.mkstemp(prefix=".steps.csv.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f)
+            writer = csv.writer(f, lineterminator="\n")  # as the spill file (StepsWriter)
             writer.writerow(header)
             writer.writerows(kept)
             for i, row in enumerate(rows):
