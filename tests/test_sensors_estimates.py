@@ -157,6 +157,28 @@ def test_proc_stat_reader_rereads_one_descriptor_and_agrees_with_psutil(tmp_path
     assert not ProcStatTimes.available(tmp_path / "missing")
 
 
+def test_proc_stat_reader_leaks_no_descriptor_and_reopens_after_pickling(tmp_path):
+    import os
+    import pickle
+
+    from lightning_green.sensors.cpu import ProcStatTimes
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 5 20 800 10 3 2 7 0 0\n")
+    open_fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    before = open_fds()
+    assert ProcStatTimes.available(stat)
+    assert open_fds() == before  # the probe closes what it opened
+    reader = ProcStatTimes(stat)
+    first = reader()
+    copy = pickle.loads(pickle.dumps(reader))  # as a sensor travels to a ddp_spawn rank
+    assert copy._fd is None  # a descriptor number means nothing in another process
+    assert copy() == first and copy._fd is not None
+    copy.close()
+    reader.close()
+    assert open_fds() == before
+
+
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/stat"), reason="needs Linux /proc/stat")
 def test_default_cpu_times_read_proc_stat_through_one_descriptor_like_psutil():
     from lightning_green.sensors.cpu import ProcStatTimes

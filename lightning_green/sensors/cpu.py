@@ -71,11 +71,16 @@ class ProcStatTimes:
     def __init__(self, path: str | Path = "/proc/stat") -> None:
         self.path = str(path)
         self._fd: int | None = None
+        self._pid = 0  # the process that opened _fd: a descriptor number means nothing elsewhere
         self._tick_s = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 
+    def __getstate__(self) -> dict[str, Any]:  # pickled to a spawned DDP rank: reopen there
+        return dict(self.__dict__, _fd=None, _pid=0)
+
     def __call__(self) -> tuple[float, float]:
-        if self._fd is None:
+        if self._fd is None or self._pid != os.getpid():
             self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._pid = os.getpid()
         data = os.pread(self._fd, 512, 0)
         line = data.split(b"\n", 1)[0].split()
         if not line or line[0] != b"cpu" or len(line) < 5:
@@ -86,15 +91,18 @@ class ProcStatTimes:
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
-        if fd is not None:
+        if fd is not None and self._pid == os.getpid():
             os.close(fd)
 
     @classmethod
     def available(cls, path: str | Path = "/proc/stat") -> bool:
+        reader = cls(path)
         try:
-            cls(path)()
+            reader()
         except (OSError, ValueError):
             return False
+        finally:
+            reader.close()
         return True
 
 
