@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import json
 import os
 import tempfile
@@ -236,24 +237,16 @@ def _write_steps(target: Path, spill: str, per_rank: list[dict[str, bytes]] | No
                 for row in old_rows
                 if int(float(row[step_index])) < first_step
             ]
-    fd, tmp = tempfile.mkstemp(prefix=".steps.csv.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")  # as the spill file (StepsWriter)
-            writer.writerow(header)
-            writer.writerows(kept)
-            for i, row in enumerate(rows):
-                row = row + [""] * (len(header) - len(row))
-                for name, values in sums.items():
-                    row[header.index(name)] = repr(values[i]) if name != "samples" and name != "tokens" else str(int(values[i]))
-                writer.writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")  # as the spill file (StepsWriter)
+    writer.writerow(header)
+    writer.writerows(kept)
+    for i, row in enumerate(rows):
+        row = row + [""] * (len(header) - len(row))
+        for name, values in sums.items():
+            row[header.index(name)] = repr(values[i]) if name != "samples" and name != "tokens" else str(int(values[i]))
+        writer.writerow(row)
+    atomic_write_bytes(target, out.getvalue().encode("utf-8"))
 
 
 def spawned(trainer: Any) -> bool:

@@ -243,3 +243,23 @@ def test_steps_writer_drops_rows_it_cannot_write_and_stays_bounded(tmp_path):
     with pytest.raises(OSError):
         writer.write(row(3))
     assert writer.rows_dropped == 4 and writer._buffer == [] and writer.rows_written == 0
+
+
+@pytest.mark.parametrize("components", [["gpu", "cpu"], ["cpu"], ["energy", "ram"]])
+def test_steps_writer_fast_rows_are_the_general_rows_byte_for_byte(tmp_path, components):
+    rows = [
+        StepRow(0, None, 1.7e9, 1.7e9 + 0.0021, 0.1 + 0.2, {c: 0.1 * (i + 1) / 3 for i, c in enumerate(components)}, 32, 0),
+        StepRow(1, 0, 1.7e9 + 0.5, 1.7e9 + 0.75, 1e-12, {components[0]: 7.0}, 0, 4096),
+        StepRow(2, 12, 1.75e9, 1.75e9, 123456.789, {}, 1, 1),
+    ]
+    fast, general = StepsWriter(tmp_path / "fast.csv", components), StepsWriter(tmp_path / "general.csv", components)
+    general._settle_columns()
+    general._fast = None  # the column-by-column path, as for a file whose columns are its own
+    for row in rows:
+        fast.write(row)
+        general.write(row)
+    fast.close()
+    general.close()
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "general.csv").read_bytes()
+    # A component named "energy" gives a second energy_j column: only the general path is right.
+    assert (fast._fast is None) == ("energy" in components)

@@ -79,6 +79,11 @@ class ProcStatTimes:
 
     def __call__(self) -> tuple[float, float]:
         if self._fd is None or self._pid != os.getpid():
+            if self._fd is not None:  # inherited through fork: a valid copy, ours to close
+                try:
+                    os.close(self._fd)
+                except OSError:
+                    pass
             self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             self._pid = os.getpid()
         data = os.pread(self._fd, 512, 0)
