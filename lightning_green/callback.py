@@ -31,8 +31,8 @@ class EnergyCallback(EnergyHooks, Callback):
         country_iso_code: ISO 3166-1 alpha-3 code for the grid's carbon intensity (``"FRA"``).
         cloud_provider: With ``cloud_region``, use that region's intensity (``"gcp"``, ...).
         cloud_region: The provider's region name (``"europe-west1"``).
-        carbon_intensity_g_per_kwh: An explicit intensity (> 0); wins over the lookups.
-        pue: Power usage effectiveness of the facility (>= 1.0).
+        carbon_intensity_g_per_kwh: An explicit intensity (> 0, <= 2000 g/kWh); wins over the lookups.
+        pue: Power usage effectiveness of the facility (1.0-5.0).
         output_dir: Folder for the files (default: the trainer's log dir, else the cwd).
         idle_baseline_s: Seconds of idle power measured after setup (0 = off); the report
             then has ``idle_power_w`` and ``net_energy_kwh``.

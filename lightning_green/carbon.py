@@ -207,23 +207,34 @@ def _cloud(provider: Any, region: Any) -> dict[str, str]:
     return _cloud_rows()[(prov, reg)]
 
 
-def _finite_number(value: Any, arg: str, minimum: float, inclusive: bool) -> float:
+# Upper bounds that catch unit slips (pue=120 for 1.20; an intensity in mg/kWh) before a run:
+# the worst data centres in Uptime Institute surveys report a PUE of ~2.5-3 (average 1.58);
+# the dirtiest grid in codecarbon's global_energy_mix.json is 1306 g/kWh (TKM).
+MAX_PUE = 5.0
+MAX_G_PER_KWH = 2000.0
+
+
+def _finite_number(value: Any, arg: str, minimum: float, inclusive: bool, maximum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"`{arg}` must be a number, got {value!r}")
     ok = value >= minimum if inclusive else value > minimum
+    if maximum is not None:
+        ok = ok and value <= maximum
     if not (math.isfinite(value) and ok):
         rng = f"finite and {'>=' if inclusive else '>'} {minimum}"
+        if maximum is not None:
+            rng += f" and <= {maximum}"
         raise ValueError(f"`{arg}` must be {rng}, got {value!r}")
     return float(value)
 
 
 def validate_pue(pue: Any) -> float:
-    """Return ``pue`` as a float after checking it is a finite number >= 1.0.
+    """Return ``pue`` as a float after checking it is a finite number in [1, ``MAX_PUE``].
 
     Raises:
-        TypeError: ``pue`` is not a number. ValueError: it is < 1.0, NaN or infinite.
+        TypeError: ``pue`` is not a number. ValueError: it is < 1.0, > 5, NaN or infinite.
     """
-    return _finite_number(pue, "pue", 1.0, inclusive=True)
+    return _finite_number(pue, "pue", 1.0, inclusive=True, maximum=MAX_PUE)
 
 
 def emissions_kg(energy_kwh: float, pue: float, g_per_kwh: float) -> float:
@@ -256,7 +267,7 @@ def resolve_intensity(
 
     Raises:
         ValueError: Unknown country, provider or region (the message lists the allowed values),
-            only one of provider/region, or an intensity <= 0 / non-finite.
+            only one of provider/region, or an intensity <= 0, > 2000 or non-finite.
         TypeError: An argument of the wrong type.
     """
     if (cloud_provider is None) != (cloud_region is None):
@@ -266,7 +277,8 @@ def resolve_intensity(
         )
     if carbon_intensity_g_per_kwh is not None:
         value = _finite_number(
-            carbon_intensity_g_per_kwh, "carbon_intensity_g_per_kwh", 0.0, inclusive=False
+            carbon_intensity_g_per_kwh, "carbon_intensity_g_per_kwh", 0.0, inclusive=False,
+            maximum=MAX_G_PER_KWH,
         )
         country = None
         if country_iso_code is not None:

@@ -74,7 +74,8 @@ class EnergyHooks:
         ):
             check_optional_str(name, value)
         check_number(
-            "carbon_intensity_g_per_kwh", carbon_intensity_g_per_kwh, exclusive_minimum=0.0, optional=True
+            "carbon_intensity_g_per_kwh", carbon_intensity_g_per_kwh, exclusive_minimum=0.0,
+            maximum=carbon.MAX_G_PER_KWH, optional=True,
         )
         self.pue = carbon.validate_pue(pue)
         self.intensity = carbon.resolve_intensity(

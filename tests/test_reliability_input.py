@@ -44,6 +44,8 @@ BAD_ARGUMENTS = [
     ("pue", 0.9, ">= 1.0"),
     ("pue", math.nan, ">= 1.0"),
     ("pue", None, "number"),
+    ("pue", 120, "<= 5.0, got 120"),  # a unit slip for 1.20
+    ("carbon_intensity_g_per_kwh", 56000, "<= 2000"),  # mg/kWh, not g/kWh
     ("output_dir", 3, "str or os.PathLike"),
     ("output_dir", ["runs"], "str or os.PathLike"),
     ("idle_baseline_s", "x", ">= 0"),
