@@ -109,6 +109,7 @@ def build_report(
         stage=cb._stage,
         segments=int(cb._carried_meta.get("segments", 0)) + 1,
         resumed=bool(cb._carried_meta.get("resumed")),
+        redone_energy_kwh=float(cb._carried_meta.get("redone_energy_j", 0.0)) / J_PER_KWH,
         sampling_interval_s=cb.sampling_interval_s,
         energy_per_sample_basis="all energy of the run / training samples",
     )

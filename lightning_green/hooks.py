@@ -13,7 +13,7 @@ import uuid
 import warnings
 from typing import Any
 
-from lightning_green import carbon, totals
+from lightning_green import carbon, crash_tail, totals
 from lightning_green.batches import count_samples, token_count
 from lightning_green.distributed import gather_objects, is_distributed
 from lightning_green.finish import build_report, rank_arrays, spawned, write_handoff, write_outputs
@@ -155,6 +155,7 @@ class EnergyHooks:
             "started_at": self._carried_meta.get("started_at") or self._session_started_at(),
             "idle_power_w": self._idle_total_w(summaries),
             "segments": int(self._carried_meta.get("segments", 0)) + (1 if session is not None else 0),
+            "redone_energy_j": float(self._carried_meta.get("redone_energy_j", 0.0)),
         }
 
     @property
@@ -200,7 +201,9 @@ class EnergyHooks:
             "idle_power_w": state_dict.get("idle_power_w"),
             "segments": state_dict.get("segments", 1),
             "resumed": True,
+            "redone_energy_j": float(state_dict.get("redone_energy_j") or 0.0),
         }
+        self._crash_tail_pending = True  # looked for once the checkpoint path is known
 
     # -- lifecycle hooks ---------------------------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -221,9 +224,30 @@ class EnergyHooks:
         self._mark(("phase", "other"))
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        if self.__dict__.pop("_crash_tail_pending", False):
+            self._take_crash_tail(trainer)
         # A fit resumed from a mid-epoch checkpoint gets no on_train_epoch_start for the epoch
         # it resumes in (Lightning skips it): mark here so that energy is not left in "other".
         self.on_train_epoch_start(trainer, pl_module)
+
+    def _take_crash_tail(self, trainer: Any) -> None:
+        """A resumed one-process fit: add what the crashed run spent after this checkpoint."""
+        ckpt_path = getattr(trainer, "ckpt_path", None)
+        if not ckpt_path or self._world_size != 1:
+            return
+        try:
+            tail = crash_tail.take(ckpt_path, self._run_id, self._carried)
+        except Exception as err:  # the footprint must never cost the user the run
+            self._warn_once(f"could not read the crashed run's totals ({type(err).__name__}: {err})")
+            return
+        if tail is None:
+            return
+        self._carried = totals.add(self._carried, tail)
+        self._carried_meta["redone_energy_j"] = float(self._carried_meta.get("redone_energy_j", 0.0)) + tail["energy_j"]
+        self._warn_once(
+            f"carried {tail['energy_j'] / J_PER_KWH:.6g} kWh ({tail['duration_s']:.1f} s) that the crashed run "
+            "spent after this checkpoint on steps done again now"
+        )
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         self._mark(("epoch", int(trainer.current_epoch)))
@@ -541,6 +565,11 @@ class EnergyHooks:
                     write_outputs(self, report, session, per_rank)
                 if spawned(trainer):
                     write_handoff(self._token, report)
+                if status != "completed" and self.write_files and self._world_size == 1:
+                    try:  # for a resume from one of this run's checkpoints
+                        crash_tail.write(trainer, self._run_id, status, carried)
+                    except Exception as err:
+                        warnings.warn(f"lightning-green could not leave its totals by the checkpoints: {err}", stacklevel=2)
             self._carried_meta.update(
                 started_at=self._carried_meta.get("started_at") or summary["started_wall_s"],
                 idle_power_w=idle_w,

@@ -68,3 +68,27 @@ def merge_ranks(per_rank: list[Mapping[str, Any]]) -> dict[str, Any]:
 def clean(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     """Totals from a checkpoint: unknown keys dropped, missing ones zero (old files load)."""
     return add(empty(), raw or {})
+
+
+#: Counts of work done: a crashed run's steps after its last checkpoint are done again.
+WORK_KEYS = ("samples", "tokens", "steps")
+
+
+def spent_since(later: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``later`` holds beyond ``earlier`` (key-wise, never below zero), work counts
+    zeroed: the energy and time a crashed run spent after the checkpoint a resume starts from.
+    """
+    out = empty()
+    for key in ADDITIVE:
+        if key in WORK_KEYS:
+            continue
+        left, right = later.get(key), earlier.get(key)
+        if key.startswith("energy_j_by_"):
+            right = right or {}
+            out[key] = {
+                str(name): max(0.0, float(value) - float(right.get(str(name), 0.0)))
+                for name, value in (left or {}).items()
+            }
+        else:
+            out[key] = max(0.0, float(left or 0.0) - float(right or 0.0))
+    return out

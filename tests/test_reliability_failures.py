@@ -169,9 +169,14 @@ def test_resume_after_a_crash_continues_from_the_last_checkpoint(tmp_path, no_th
     assert state["totals"]["steps"] == 8
     ckpt_j, ckpt_s = state["totals"]["energy_j"], state["totals"]["duration_s"]
     assert ckpt_j > 0 and ckpt_s > 0
+    # The crashed run went on after its checkpoint (steps 9-10): its totals wait by the checkpoint.
+    crash_j = crashed.report.energy_kwh * 3.6e6
+    left = read_json(ckpt_dir / f"lightning-green-{crashed.report.run_id}.json")
+    assert left["status"] == "failed" and left["totals"]["energy_j"] == pytest.approx(crash_j)
+    assert crash_j > ckpt_j
 
     results = []
-    for _ in range(2):  # resuming twice from one checkpoint must not count it twice
+    for attempt in range(2):  # resuming twice from one checkpoint must not count it twice
         cb = energy_cb(tmp_path)
         make_trainer(tmp_path, [cb], max_epochs=2, limit_train_batches=8).fit(
             SlowBoringModel(step_sleep_s=0.01), ckpt_path=ckpt_dir / "last.ckpt")
@@ -179,9 +184,18 @@ def test_resume_after_a_crash_continues_from_the_last_checkpoint(tmp_path, no_th
         assert report.status == "completed" and report.steps == 16 and report.samples == 64
         assert report.run_id == crashed.report.run_id
         assert report.context["resumed"] is True
+        # The first resume adds the crashed tail (energy and time, not its redone steps), once.
+        redone_j = report.context["redone_energy_kwh"] * 3.6e6
+        if attempt == 0:
+            assert redone_j == pytest.approx(crash_j - ckpt_j, rel=1e-6)
+            assert any("crashed run spent after this checkpoint" in w for w in report.warnings)
+            assert not (ckpt_dir / f"lightning-green-{report.run_id}.json").exists()
+        else:
+            assert redone_j == 0.0
         segment_j = report.energy_kwh * 3.6e6 - ckpt_j
         segment_s = report.duration_s - ckpt_s
         assert segment_s > 0
+        # Every joule is matched by time, the crashed tail's included: constant power.
         assert segment_j == pytest.approx(POWER_W * segment_s, rel=0.1)
         # Lightning calls no on_train_epoch_start for the epoch it resumes in: the segment's
         # energy must still go to training and to epoch 1, not to "other" and no epoch.
