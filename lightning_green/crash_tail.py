@@ -30,12 +30,16 @@ def _name(run_id: str) -> str:
 
 
 def checkpoint_dirs(trainer: Any) -> list[Path]:
-    """The folders of this Trainer's checkpoint callbacks that exist (hold checkpoints)."""
-    out = []
-    for callback in getattr(trainer, "checkpoint_callbacks", None) or []:
-        dirpath = getattr(callback, "dirpath", None)
-        if dirpath and os.path.isdir(dirpath) and Path(dirpath) not in out:
-            out.append(Path(dirpath))
+    """The folders that exist of this Trainer's checkpoint callbacks and of the checkpoint it
+    resumed from (a resume that crashes before saving must leave its totals there too)."""
+    folders = [getattr(callback, "dirpath", None) for callback in getattr(trainer, "checkpoint_callbacks", None) or []]
+    resumed_from = getattr(trainer, "ckpt_path", None)
+    if resumed_from:
+        folders.append(os.path.dirname(os.fspath(resumed_from)))
+    out: list[Path] = []
+    for folder in folders:
+        if folder and os.path.isdir(folder) and Path(folder) not in out:
+            out.append(Path(folder))
     return out
 
 
@@ -62,4 +66,4 @@ def take(ckpt_path: str | os.PathLike, run_id: str, carried: dict[str, Any]) -> 
         os.replace(path, path.with_suffix(".carried.json"))
     except OSError:
         return None  # not consumed: better not add it than risk adding it twice
-    return tail if tail["energy_j"] > 0 else None
+    return tail if tail["energy_j"] > 0 or tail["duration_s"] > 0 else None

@@ -541,6 +541,8 @@ class EnergyHooks:
             return
         gathered = status == "completed" and self._world_size > 1 and is_distributed()
         try:
+            if self.__dict__.pop("_crash_tail_pending", False) and self._stage == "fit":
+                self._take_crash_tail(trainer)  # a resume that ended before training began
             summary = arrays = None
             local_error = None
             try:
@@ -565,7 +567,7 @@ class EnergyHooks:
                     write_outputs(self, report, session, per_rank)
                 if spawned(trainer):
                     write_handoff(self._token, report)
-                if status != "completed" and self.write_files and self._world_size == 1:
+                if status != "completed" and self._stage == "fit" and self.write_files and self._world_size == 1:
                     try:  # for a resume from one of this run's checkpoints
                         crash_tail.write(trainer, self._run_id, status, carried)
                     except Exception as err:

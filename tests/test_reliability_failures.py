@@ -209,6 +209,59 @@ def test_resume_after_a_crash_continues_from_the_last_checkpoint(tmp_path, no_th
     assert results[1].energy_kwh < results[0].energy_kwh * 1.5
 
 
+class _FailsInSanityCheck(SlowBoringModel):
+    def validation_step(self, batch, batch_idx):
+        raise RuntimeError("boom in the sanity check")
+
+
+def test_a_resume_that_fails_before_training_keeps_the_crashed_tail(tmp_path, no_thread_leak):
+    ckpt_dir = tmp_path / "ckpt"
+    crashed = energy_cb(tmp_path)
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=4)
+    with pytest.raises(RuntimeError, match="boom at step 10"):
+        make_trainer(tmp_path, [crashed, checkpoint], max_epochs=2, limit_train_batches=8,
+                     enable_checkpointing=True).fit(SlowBoringModel(step_sleep_s=0.01, fail_at_step=10))
+    state = next(v for k, v in torch.load(ckpt_dir / "last.ckpt", weights_only=False)["callbacks"].items()
+                 if k.startswith("EnergyCallback"))
+    tail_j = crashed.report.energy_kwh * 3.6e6 - state["totals"]["energy_j"]
+    assert tail_j > 0
+
+    # A resume that dies in the sanity check, before on_train_start: the tail must survive it.
+    early = energy_cb(tmp_path)
+    with pytest.raises(RuntimeError, match="sanity check"):
+        make_trainer(tmp_path, [early], max_epochs=2, limit_train_batches=8, limit_val_batches=1,
+                     num_sanity_val_steps=1).fit(_FailsInSanityCheck(), ckpt_path=ckpt_dir / "last.ckpt")
+    assert early.report.status == "failed"
+    assert early.report.context["redone_energy_kwh"] * 3.6e6 == pytest.approx(tail_j, rel=1e-6)
+
+    final = energy_cb(tmp_path)
+    make_trainer(tmp_path, [final], max_epochs=2, limit_train_batches=8).fit(
+        SlowBoringModel(step_sleep_s=0.01), ckpt_path=ckpt_dir / "last.ckpt")
+    # Both the first crash's tail and the failed resume's own energy are carried, once.
+    early_j = early.report.energy_kwh * 3.6e6 - crashed.report.energy_kwh * 3.6e6
+    assert early_j > 0
+    assert final.report.context["redone_energy_kwh"] * 3.6e6 == pytest.approx(tail_j + early_j, rel=1e-6)
+    assert final.report.steps == 16
+
+
+class _FailsInTest(SlowBoringModel):
+    def test_step(self, batch, batch_idx):
+        raise RuntimeError("boom in test")
+
+
+def test_a_failed_test_call_leaves_no_crash_totals_for_a_later_fit(tmp_path, no_thread_leak):
+    ckpt_dir = tmp_path / "ckpt"
+    cb = energy_cb(tmp_path)
+    trainer = make_trainer(tmp_path, [cb, ModelCheckpoint(dirpath=ckpt_dir, save_last=True)],
+                           limit_test_batches=2, enable_checkpointing=True)
+    model = _FailsInTest()
+    trainer.fit(model)
+    with pytest.raises(RuntimeError, match="boom in test"):
+        trainer.test(model)
+    assert cb.report.status == "failed"
+    assert not list(ckpt_dir.glob("lightning-green-*.json"))  # no training step is redone
+
+
 # -- threads ----------------------------------------------------------------------------------
 def test_no_thread_outlives_fit_validate_test_predict_or_an_exception(tmp_path, no_thread_leak):
     cb = EnergyCallback(output_dir=tmp_path, sampling_interval_s=0.01)  # "auto": real estimates
