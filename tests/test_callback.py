@@ -16,6 +16,7 @@ from lightning_green import EnergyCallback
 from lightning_green.sensors import ConstantPowerSensor, PowerSensor
 from tests.conftest import lightning_green_threads
 from tests.models import SlowBoringModel, TextBatchModel
+from tests.reliability_kit import make_trainer as kit_make_trainer
 
 GPU_W, CPU_W = 40.0, 10.0
 
@@ -28,20 +29,10 @@ def known_sensors():
 
 
 def make_trainer(tmp_path, cb, **kwargs):
-    defaults = dict(
-        max_epochs=2,
-        limit_train_batches=8,
-        limit_val_batches=2,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    defaults.update(kwargs)
-    return Trainer(callbacks=[cb], **defaults)
+    """The reliability kit's quiet CPU Trainer, with two epochs of 8 batches, validation and
+    Lightning's default sanity check."""
+    defaults = dict(max_epochs=2, limit_train_batches=8, limit_val_batches=2, num_sanity_val_steps=2)
+    return kit_make_trainer(tmp_path, [cb], **{**defaults, **kwargs})
 
 
 def read_steps(path):

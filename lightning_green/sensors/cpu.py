@@ -51,10 +51,11 @@ def system_cpu_times() -> tuple[float, float]:
         busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
         return busy, busy + t.idle + getattr(t, "iowait", 0.0)
     except ImportError:
-        fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        user, nice, system, idle, iowait, irq, softirq = (fields + [0.0] * 7)[:7]
-        busy = user + nice + system + irq + softirq
-        return busy, busy + idle + iowait  # jiffies: only ratios matter
+        reader = ProcStatTimes()
+        try:
+            return reader()
+        finally:
+            reader.close()
 
 
 class ProcStatTimes:
