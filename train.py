@@ -9,7 +9,7 @@ Examples::
 Configs: conf/train.yaml and its groups; the code: lightning_green/train.py.
 """
 
-from lightning_green.train import main
+from lightning_green.recipe.train import main
 
 if __name__ == "__main__":
     main()

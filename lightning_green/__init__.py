@@ -12,11 +12,11 @@ __all__ = ["EnergyCallback", "FootprintReport", "sensors", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy: importing lightning_green must not import lightning, torch or pynvml.
     if name == "EnergyCallback":
-        from lightning_green.callback import EnergyCallback
+        from lightning_green.callbacks.lightning import EnergyCallback
 
         return EnergyCallback
     if name == "FootprintReport":
-        from lightning_green.report import FootprintReport
+        from lightning_green.outputs.footprint import FootprintReport
 
         return FootprintReport
     if name == "sensors":

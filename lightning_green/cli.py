@@ -17,7 +17,7 @@ def _sensors(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lightning_green.report import ReportError, read_footprint
+    from lightning_green.outputs.footprint import ReportError, read_footprint
 
     status = 0
     for raw in args.paths:
@@ -33,7 +33,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _compare(argv: Sequence[str]) -> int:
-    from lightning_green.compare import main as compare_main
+    from lightning_green.compare.plots import main as compare_main
 
     return compare_main(list(argv))
 

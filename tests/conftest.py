@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import threading
-
 import pytest
+
+from tests.helpers.threads import lightning_green_threads
 
 # No network in tests: hub models and data sets are never fetched.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -15,11 +15,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Report-building bugs raise in tests instead of becoming a warning (see hooks._finish).
 os.environ.setdefault("LIGHTNING_GREEN_STRICT", "1")
-
-
-def lightning_green_threads() -> list[threading.Thread]:
-    """Threads started by lightning-green that are still alive."""
-    return [t for t in threading.enumerate() if t.name.startswith("lightning-green") and t.is_alive()]
 
 
 @pytest.fixture

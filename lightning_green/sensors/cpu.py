@@ -18,7 +18,7 @@ Model (linear with an idle floor)::
   power is close to linear in utilisation (Barroso & Hoelzle, "The Case for
   Energy-Proportional Computing", IEEE Computer 2007; SPECpower_ssj2008 curves).
 * ``max_power_w``: ``tdp_w`` when given; else the TDP of the CPU model from codecarbon's
-  ``cpu_power.csv`` (via :func:`lightning_green.carbon.cpu_tdp_w`) times the sockets; else,
+  ``cpu_power.csv`` (via :func:`lightning_green.carbon.intensity.cpu_tdp_w`) times the sockets; else,
   for an unknown model, 4 W per logical CPU (codecarbon's ``DEFAULT_POWER_PER_CORE``). In a
   virtual machine (``hypervisor`` CPU flag) the guest sees a slice of a host CPU whose size
   it cannot know, so the TDP is capped at 4 W per visible logical CPU: a 2-vCPU slice of a
@@ -134,7 +134,7 @@ def _lookup_tdp_w(cpu_model: str | None) -> float | None:
     if not cpu_model:
         return None
     try:
-        from lightning_green.carbon import cpu_tdp_w
+        from lightning_green.carbon.intensity import cpu_tdp_w
 
         return cpu_tdp_w(cpu_model)
     except Exception:  # no carbon data (codecarbon missing or broken): treat as unknown

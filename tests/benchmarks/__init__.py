@@ -14,14 +14,5 @@ steps, sampler-thread CPU), ``throughput`` (BERT recipe samples/s at 32 / bf16 /
 plain PyTorch loop). ``nvml_check`` needs an NVIDIA GPU and is never run by default.
 
 Timings are the machine's, on that day: nothing here asserts on them. The correctness of
-the accuracy replay is asserted in the default suite (``tests/test_accuracy_replay.py``).
+the accuracy replay is asserted in the default suite (``tests/engine/test_accuracy.py``, ``tests/engine/test_accuracy_sensors.py``).
 """
-
-import sys
-from pathlib import Path
-
-# The benchmarks reuse the test helpers (fakes, sensor_fakes, hardware_replay) and import them
-# as the tests do, with tests/ on sys.path (pytest's rootdir-relative import does the same).
-_TESTS_DIR = str(Path(__file__).resolve().parent.parent)
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)

@@ -1,20 +1,20 @@
 """Accuracy: synthetic power traces with known integrals, replayed through sensors, meter and ledger.
 
-Everything runs on a fake clock (``tests/fakes.py``), so the figures are exact and repeatable:
+Everything runs on a fake clock (``tests/helpers/fakes.py``), so the figures are exact and repeatable:
 the meter samples every ``interval_s`` (default 0.1 s, from t = 1.3 ms), steps follow each
 other back to back, and each step's and the run's energy are compared with the trace's exact
 integral. Sensors:
 
 * ``PowerSensor`` (sampled power, trapezoid) and ``EnergySensor`` (a counter, exact or moving
-  only every 100 ms like NVML's) from ``tests/fakes.py``, through :func:`tests.fakes.replay`;
-* the real sensor classes on scripted hardware (``tests/hardware_replay.py``): ``RaplSensor``
+  only every 100 ms like NVML's) from ``tests/helpers/fakes.py``, through :func:`tests.helpers.fakes.replay`;
+* the real sensor classes on scripted hardware (``tests/helpers/hardware_replay.py``): ``RaplSensor``
   on a fake powercap tree (integer uJ, a counter range that wraps every 4 kJ), ``NvmlSensor``
   on a patched ``pynvml`` reading the energy counter (integer mJ, 100 ms updates) or the
   instant power (integer mW).
 
 The correctness of the replay is asserted in the default test suite by
-``tests/test_accuracy.py`` (totals, aliasing, per-step errors) and
-``tests/test_accuracy_sensors.py`` (the real sensor classes).
+``tests/engine/test_accuracy.py`` (totals, aliasing, per-step errors) and
+``tests/engine/test_accuracy_sensors.py`` (the real sensor classes).
 
     python -m tests.benchmarks.accuracy [--duration 60]
 """
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 
-from fakes import Trace, bursts, constant, ramp, replay, sine, square
-from hardware_replay import COUNTER_UPDATE_S, replay_hardware
+from tests.helpers.fakes import Trace, bursts, constant, ramp, replay, sine, square
+from tests.helpers.hardware_replay import COUNTER_UPDATE_S, replay_hardware
 
 from tests.benchmarks._common import machine_line, table
 

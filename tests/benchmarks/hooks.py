@@ -154,9 +154,9 @@ def piece_costs() -> list[tuple[str, float]]:
     """Tight-loop cost of each piece of the batch hooks, on a started meter session."""
     import torch
 
-    from lightning_green.batches import count_samples, token_count
+    from lightning_green.engine.batches import count_samples, token_count
     from lightning_green.sensors.detect import probe
-    from lightning_green.session import MeterSession
+    from lightning_green.engine.session import MeterSession
 
     torch.set_num_threads(1)
     sensors, _ = probe(torch_device="cpu")

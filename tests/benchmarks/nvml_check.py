@@ -64,7 +64,7 @@ def gpu_sensors(device_index: int, dry_run: bool) -> Iterator[tuple[Any, Any]]:
 @contextlib.contextmanager
 def _scripted_nvml() -> Iterator[None]:
     """--dry-run: a patched pynvml whose GPU draws 60 W, or 300 W while ``LOAD`` is set."""
-    from sensor_fakes import FakeGpu, FakeNvml, uuid
+    from tests.helpers.sensor_fakes import FakeGpu, FakeNvml, uuid
 
     began = time.perf_counter()
     state = {"t": began, "energy_j": 0.0, "shown_t": began, "shown_j": 0.0}
@@ -133,8 +133,8 @@ def _matmul_load(device: str, seconds: float, size: int) -> int:
 
 def agreement(reader: Any, for_meter: Any, phase: str, seconds: float, device: str, size: int) -> dict[str, Any]:
     """Counter delta vs integrated instant power (10 ms) vs the Meter (0.1 s) over one phase."""
-    from lightning_green.ledger import Ledger
-    from lightning_green.meter import Meter
+    from lightning_green.engine.ledger import Ledger
+    from lightning_green.engine.sampler import Meter
 
     samples: list[tuple[float, float, float]] = []
     stop = threading.Event()
@@ -205,7 +205,7 @@ def bert_overhead(device: str, steps: int, rounds: int, dry_run: bool) -> dict[s
     from lightning.pytorch.callbacks import Callback
     from torch.utils.data import DataLoader
 
-    from lightning_green.recipes.bert import BertClassifier
+    from lightning_green.recipe.bert import BertClassifier
     from tests.benchmarks.hooks import _timed_callback_class
 
     config = ({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}

@@ -1,6 +1,6 @@
 """Scale: memory over 100,000+ steps, and the sampler thread's CPU use.
 
-Memory: a real :class:`~lightning_green.session.MeterSession` (the meter thread at the
+Memory: a real :class:`~lightning_green.engine.session.MeterSession` (the meter thread at the
 default 0.1 s interval, the ledger, steps.csv streamed by ``StepsWriter``) with this
 machine's default sensors (``sensors="auto"``) while the training thread marks
 ``step_start``/``step_end`` for ``--steps`` steps of ``--step-ms`` each (``time.sleep``,
@@ -30,7 +30,7 @@ MIB = 2**20
 
 def _session() -> Any:
     from lightning_green.sensors.detect import probe
-    from lightning_green.session import MeterSession
+    from lightning_green.engine.session import MeterSession
 
     sensors, _ = probe(torch_device="cpu")
     session = MeterSession(sensors, 0.1)

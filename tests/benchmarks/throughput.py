@@ -47,8 +47,8 @@ def build_recipe(steps: int, batch_size: int = 32) -> tuple[dict, Any, list[dict
     import torch
     from omegaconf import OmegaConf
 
-    from lightning_green.recipes.bert import load_tokenizer
-    from lightning_green.recipes.data import SentimentDataModule
+    from lightning_green.recipe.bert import load_tokenizer
+    from lightning_green.recipe.data import SentimentDataModule
 
     model_cfg = OmegaConf.to_container(OmegaConf.load(CONF / "model" / "tiny_bert.yaml"), resolve=True)
     data_cfg = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "demo.yaml"))
@@ -67,7 +67,7 @@ def build_recipe(steps: int, batch_size: int = 32) -> tuple[dict, Any, list[dict
 def new_model(model_cfg: dict, tokenizer: Any) -> Any:
     import lightning.pytorch as pl
 
-    from lightning_green.recipes.bert import BertClassifier
+    from lightning_green.recipe.bert import BertClassifier
 
     pl.seed_everything(42, verbose=False)
     kwargs = {k: v for k, v in model_cfg.items() if k not in ("_target_", "vocab_size")}

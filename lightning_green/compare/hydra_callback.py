@@ -1,0 +1,136 @@
+"""A Hydra callback that ends every multirun with a comparison of its runs.
+
+Switch it on in the primary config (the recipe's ``conf/train.yaml`` does)::
+
+    hydra:
+      callbacks:
+        compare:
+          _target_: lightning_green.compare.hydra_callback.CompareCallback
+
+After ``python train.py -m precision=32,bf16 pruning=none,heads`` the sweep folder then
+holds ``comparison.csv``, ``comparison.md`` and the plots of
+:mod:`lightning_green.compare.plots`. Between jobs it waits ``energy.cooldown_s`` seconds (read
+from each job's config; 0 or missing = no wait), because a GPU that is still hot from the
+previous job draws more power for the same work. Time already spent between jobs counts
+toward the cooldown. Processes other than rank 0 of a DDP launch (Lightning re-runs the
+script for rank 1, which re-enters Hydra) neither wait nor write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_green.validation import check_choice, check_number
+
+log = logging.getLogger(__name__)
+
+COOLDOWN_KEY = "energy.cooldown_s"
+
+
+def _is_rank_zero() -> bool:
+    return all(os.environ.get(k, "0") in ("", "0") for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def _is_multirun(config: DictConfig) -> bool:
+    mode = OmegaConf.select(config, "hydra.mode", default=None)
+    return getattr(mode, "name", str(mode)).upper().endswith("MULTIRUN")
+
+
+class CompareCallback(Callback):
+    """Compare the runs of a Hydra multirun when it ends; cool down between its jobs.
+
+    Args:
+        metric: Main validation metric (default: the first of ``val/acc``, ``val_acc``,
+            ``val/f1``, ... found in the footprints).
+        by: ``"energy"`` or ``"emissions"``: the cost axis of the Pareto plot.
+        baseline: Baseline run, by folder name or overrides (``"precision=32 pruning=none"``);
+            default: the fp32 / no-pruning run, else the first.
+        metric_mode: ``"auto"`` (loss-like metrics minimised), ``"max"`` or ``"min"``.
+        plots: Write the PNG plots beside the table.
+        out_dir: Output folder; default: the sweep folder (``hydra.sweep.dir``).
+        cooldown_s: Seconds to wait between jobs; None reads ``energy.cooldown_s`` from
+            the job's config.
+
+    Example::
+
+        python train.py -m precision=32,bf16 energy.cooldown_s=30
+        # -> multirun/<date>/<time>/comparison.md
+    """
+
+    def __init__(
+        self,
+        metric: str | None = None,
+        by: str = "energy",
+        baseline: str | None = None,
+        metric_mode: str = "auto",
+        plots: bool = True,
+        out_dir: str | None = None,
+        cooldown_s: float | None = None,
+    ) -> None:
+        from lightning_green.compare.runs import BYS, METRIC_MODES
+
+        self.metric = metric
+        self.by = check_choice("by", by, BYS)
+        self.baseline = baseline
+        self.metric_mode = check_choice("metric_mode", metric_mode, METRIC_MODES)
+        self.plots = bool(plots)
+        self.out_dir = out_dir
+        self.cooldown_s = check_number("cooldown_s", cooldown_s, minimum=0.0, optional=True)
+        self._last_job_end: float | None = None
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._cool_down(config)
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        self._last_job_end = time.monotonic()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._compare_sweep(config)
+
+    def cooldown_for(self, config: DictConfig) -> float:
+        """The cooldown in seconds for this job's config (constructor value first)."""
+        if self.cooldown_s is not None:
+            return float(self.cooldown_s)
+        value = OmegaConf.select(config, COOLDOWN_KEY, default=None)
+        return float(check_number(COOLDOWN_KEY, value, minimum=0.0, optional=True) or 0.0)
+
+    def _cool_down(self, config: DictConfig) -> None:
+        if not _is_multirun(config) or not _is_rank_zero():
+            return
+        if int(OmegaConf.select(config, "hydra.job.num", default=0) or 0) == 0:
+            return  # nothing ran before the first job
+        cooldown_s = self.cooldown_for(config)
+        waited_s = 0.0 if self._last_job_end is None else time.monotonic() - self._last_job_end
+        remaining_s = cooldown_s - waited_s
+        if remaining_s > 0:
+            log.info("lightning-green: cooling down %.1f s before the next job (%s=%g)",
+                     remaining_s, COOLDOWN_KEY, cooldown_s)
+            time.sleep(remaining_s)
+
+    def _compare_sweep(self, config: DictConfig) -> None:
+        if not _is_rank_zero():
+            return
+        from lightning_green.compare.plots import MD_NAME, run_comparison
+
+        sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
+        if sweep_dir is None or not Path(str(sweep_dir)).is_dir():
+            log.warning("lightning-green: no sweep folder (hydra.sweep.dir=%s); nothing to compare", sweep_dir)
+            return
+        out_dir = Path(self.out_dir) if self.out_dir else Path(str(sweep_dir))
+        try:
+            comparison = run_comparison(
+                [str(sweep_dir)], out_dir, metric=self.metric, by=self.by, baseline=self.baseline,
+                metric_mode=self.metric_mode, plots=self.plots,
+            )
+        except Exception as err:  # the sweep has finished: never turn its end into a crash
+            log.warning("lightning-green: comparing the sweep in %s failed: %r", sweep_dir, err)
+            return
+        if comparison is not None:
+            log.info("lightning-green: compared %d runs: %s", len(comparison.runs), out_dir / MD_NAME)
