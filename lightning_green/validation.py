@@ -73,3 +73,10 @@ def check_optional_str(name: str, value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.strip()):
         return value
     raise ValueError(f"{name} must be a non-empty string or None, got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is True or False, else raise ValueError."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value

@@ -59,3 +59,20 @@ def token_count(batch: Any) -> Any:
         return int(batch["input_ids"].numel())
     total = mask.sum()
     return int(total) if total.device.type == "cpu" else total
+
+
+def token_counts(batch: Any) -> tuple[Any, int | None]:
+    """``(tokens, padded_tokens)`` of a text batch, or ``(None, None)`` without ``input_ids``.
+
+    ``tokens`` excludes padding when an ``attention_mask`` is present (an int for CPU tensors,
+    a 0-dim device tensor otherwise: read it later, not per batch); ``padded_tokens`` is what
+    the model processes, padding included (``input_ids.numel()``, from the shape: no sync).
+    """
+    if not isinstance(batch, Mapping) or "input_ids" not in batch:
+        return None, None
+    padded = int(batch["input_ids"].numel())
+    mask = batch.get("attention_mask")
+    if mask is None:
+        return padded, padded
+    total = mask.sum()
+    return (int(total) if total.device.type == "cpu" else total), padded

@@ -1,16 +1,21 @@
-"""One sensor's cumulative-joule series inside the meter (private to :mod:`lightning_green.engine.sampler`).
+"""One sensor's cumulative-joule series inside the sampler (private to :mod:`lightning_green.engine`).
 
 A :class:`Track` owns the sensor's samples ``(t, cum_j, power_w)`` and answers
-``cum_at(t)`` for marks. It is touched by one thread at a time (the meter holds its lock).
+:meth:`Track.cum_many` for the times of marks and steps. It is touched by one thread at a
+time (the sampler holds its lock).
 
 * Power: ``cum`` grows by the trapezoid ``(p_prev + p) / 2 * dt``; between two samples
-  power is linear, so ``cum_at`` is the matching quadratic (exact for a linear ramp and
+  power is linear, so ``cum_many`` is the matching quadratic (exact for a linear ramp and
   consistent with the trapezoid at every sample).
 * Energy: ``cum = base + (value - ref)``; a sample is added only when the counter moved
-  (or after ``max_gap_s`` of a flat counter, or at a forced hold); ``cum_at`` is linear.
-* Before its first sample a series reads 0; after its last sample it holds its last value.
-* ``cum_at`` never returns less than it returned before (marks come in time order), so
-  rounding can never produce a negative interval.
+  (or after ``max_gap_s`` of a flat counter, or at a forced hold); ``cum_many`` is linear.
+* Constant power (a sensor whose ``read_interval_s`` is ``math.inf``, e.g. a nameplate value or
+  the RAM estimate): read once; after its last sample the series goes on at that power, so
+  it never holds back the resolution of marks and never needs another read.
+* Before its first sample a series reads 0; after its last sample it holds its last value
+  (constant power: extrapolates).
+* Values never decrease from one call to the next (times come in order), so rounding can
+  never produce a negative interval.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import collections
 import math
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from lightning_green.sensors.base import SensorUnavailable
 
@@ -52,7 +59,8 @@ class Track:
 
     __slots__ = (
         "sensor", "name", "health", "kind", "live", "opened", "_read", "samples", "t_last",
-        "cum", "power", "t_valid", "ref", "base", "value", "backwards", "emitted",
+        "cum", "power", "t_valid", "ref", "base", "value", "backwards", "emitted", "interval_s",
+        "constant", "next_due",
     )
 
     def __init__(self, sensor: Any, health: SensorHealth) -> None:
@@ -73,6 +81,11 @@ class Track:
         self.value: float | None = None  # last accepted counter value
         self.backwards = 0
         self.emitted = 0.0
+        interval = getattr(sensor, "read_interval_s", None)
+        #: Seconds between reads (None: the sampler's interval; inf: constant power, read once).
+        self.interval_s: float | None = None if interval is None else float(interval)
+        self.constant = self.interval_s == math.inf
+        self.next_due = -math.inf  # sampler clock time of the next read
 
     @property
     def has_samples(self) -> bool:
@@ -94,6 +107,9 @@ class Track:
                 reason = f"open() raised {type(err).__name__}: {err}"
             self.health.disabled_reason = reason
             return reason
+        if self.constant and kind != "power":
+            self.constant = False  # a counter is differenced whatever it claims
+            self.interval_s = None
         self.kind = kind
         self._read = self.sensor.power_w if kind == "power" else self.sensor.energy_j
         self.live = True
@@ -197,31 +213,54 @@ class Track:
             cum = max(self.cum, self.base + (self.value - self.ref))
             self._push(now, cum, self.power)
 
-    # -- marks -----------------------------------------------------------------------
-    def cum_at(self, t: float) -> float:
-        """Cumulative joules at ``t``; calls must come in non-decreasing ``t``."""
+    # -- marks ---------------------------------------------------------------------
+    def value_at(self, t: float) -> float:
+        """The series at ``t`` without recording it (for live figures: constant power goes on)."""
+        if not self.has_samples:
+            return self.emitted
+        if self.constant and t > self.t_last:
+            return self.cum + self.power * (t - self.t_last)
+        return self.cum
+
+    def cum_many(self, times: np.ndarray) -> np.ndarray:
+        """Cumulative joules at ``times`` (non-decreasing, and not before an earlier call's)."""
         s = self.samples
         if not s:
-            return self.emitted
-        while len(s) > 1 and s[1][0] <= t:
-            s.popleft()
-        t0, c0, p0 = s[0]
-        if t <= t0 or len(s) == 1:
-            v = c0
-        else:
-            t1, c1, p1 = s[1]
-            x = t - t0
-            if self.kind == "power":
-                v = c0 + x * (p0 + (p1 - p0) * x / (2.0 * (t1 - t0)))
+            out = np.full(len(times), self.emitted)
+            return out
+        if len(s) == 1:
+            t0, c0, p0 = s[0]
+            if self.constant:
+                out = c0 + p0 * np.maximum(times - t0, 0.0)
             else:
-                v = c0 + (c1 - c0) * (x / (t1 - t0))
-        if v < self.emitted:
-            v = self.emitted
-        self.emitted = v
-        return v
+                out = np.full(len(times), c0)
+        else:
+            arr = np.array(s)
+            ts, cs, ps = arr[:, 0], arr[:, 1], arr[:, 2]
+            last = len(ts) - 1
+            index = np.searchsorted(ts, times, side="right") - 1
+            seg = np.clip(index, 0, last - 1)
+            t0, t1 = ts[seg], ts[seg + 1]
+            c0 = cs[seg]
+            x = np.clip(times - t0, 0.0, None)
+            if self.kind == "power":
+                p0, p1 = ps[seg], ps[seg + 1]
+                out = c0 + x * (p0 + (p1 - p0) * x / (2.0 * (t1 - t0)))
+            else:
+                out = c0 + (cs[seg + 1] - c0) * (x / (t1 - t0))
+            out = np.where(index < 0, cs[0], out)
+            after = index >= last
+            if after.any():
+                tail = cs[last] + (ps[last] * (times - ts[last]) if self.constant else 0.0)
+                out = np.where(after, tail, out)
+        np.maximum(out, self.emitted, out=out)
+        np.maximum.accumulate(out, out=out)
+        if len(out):
+            self.emitted = float(out[-1])
+        return out
 
     def prune(self, keep_t: float) -> None:
-        """Drop samples no mark at or after ``keep_t`` can need."""
+        """Drop samples no time at or after ``keep_t`` can need."""
         s = self.samples
         while len(s) > 1 and s[1][0] <= keep_t:
             s.popleft()

@@ -42,6 +42,7 @@ from lightning_green.outputs.emissions_csv import (
     append_emissions_csv,
 )
 from lightning_green.outputs.summary import summary_text
+from lightning_green.units import J_PER_KWH, kwh_from_j
 
 __all__ = [
     "EMISSIONS_CSV_COLUMNS", "EMISSIONS_FILENAME", "FOOTPRINT_FILENAME", "J_PER_KWH", "SCHEMA",
@@ -51,13 +52,7 @@ __all__ = [
 
 SCHEMA = "lightning-green/footprint/1"
 FOOTPRINT_FILENAME = "footprint.json"
-J_PER_KWH = 3.6e6
 STATUSES = ("completed", "interrupted", "failed", "running")
-
-
-def kwh_from_j(energy_j: float) -> float:
-    """Joules to kWh (1 kWh = 3.6e6 J)."""
-    return energy_j / J_PER_KWH
 
 
 class ReportError(ValueError):
@@ -77,6 +72,7 @@ class FootprintReport:
     schema: str = SCHEMA
     status: str = "running"  # "completed" | "interrupted" | "failed" | "running"
     run_id: str = ""
+    name: str | None = None  # the user's name for the measurement, if any
     started_at: str | None = None  # ISO 8601 UTC
     ended_at: str | None = None
     duration_s: float = 0.0
@@ -88,6 +84,9 @@ class FootprintReport:
     energy_kwh_by_host: dict[str, float] = field(default_factory=dict)
     energy_kwh_measured: float = 0.0
     energy_kwh_estimated: float = 0.0
+    # Uncertainty bands [low, high] from each sensor's stated uncertainty (added linearly).
+    energy_kwh_range: list[float] | None = None
+    energy_kwh_by_component_range: dict[str, list[float]] = field(default_factory=dict)
     pue: float = 1.0
     facility_energy_kwh: float = 0.0
     carbon_intensity_g_per_kwh: float = 0.0
@@ -96,15 +95,19 @@ class FootprintReport:
     cloud_provider: str | None = None
     cloud_region: str | None = None
     emissions_kg: float = 0.0
+    emissions_kg_range: list[float] | None = None  # from the energy range; intensity taken as exact
     world_size: int = 1
     num_hosts: int = 1
     sensors: list[dict] = field(default_factory=list)  # name, component, measured, method, scope
     unavailable: list[dict] = field(default_factory=list)  # source, reason
     warnings: list[str] = field(default_factory=list)
-    steps: int = 0
+    steps: int = 0  # training batches
+    optimizer_steps: int | None = None  # Lightning's global_step (fewer with gradient accumulation)
     epochs: int = 0
-    samples: int = 0
-    tokens: int = 0
+    samples: int = 0  # training samples
+    tokens: int = 0  # training tokens (real, padding excluded)
+    # {phase: {"batches", "samples", "tokens" (real), "padded_tokens" (as processed)}}
+    work_by_phase: dict[str, dict[str, int]] = field(default_factory=dict)
     energy_per_sample_j: float | None = None
     energy_per_token_j: float | None = None
     samples_per_s: float | None = None
@@ -113,6 +116,8 @@ class FootprintReport:
     predicted_energy_kwh: float | None = None
     predicted_emissions_kg: float | None = None
     budget_stopped: str | None = None
+    paused_s: float = 0.0  # time paused by carbon-aware pausing
+    snapshot_at: str | None = None  # while status is "running": when this snapshot was taken
     context: dict = field(default_factory=dict)
     config: dict | None = None
     overrides: list[str] = field(default_factory=list)

@@ -318,12 +318,12 @@ def test_idle_baseline_carries_across_a_resume(tmp_path):
 
 
 def test_a_failure_to_start_measuring_costs_the_numbers_not_the_fit(tmp_path, monkeypatch, no_thread_leak):
-    from lightning_green.callbacks.hooks import EnergyHooks
+    from lightning_green.meter import sensors as sensor_choice
 
-    def broken(self, trainer):
+    def broken(spec, device):
         raise OSError("powercap went away")
 
-    monkeypatch.setattr(EnergyHooks, "_sensors_for_this_process", broken)
+    monkeypatch.setattr(sensor_choice, "find_sensors", broken)
     cb = EnergyCallback(sensors=known_sensors(), output_dir=tmp_path)
     trainer = make_trainer(tmp_path, cb, max_epochs=1)
     trainer.fit(SlowBoringModel())
@@ -332,13 +332,15 @@ def test_a_failure_to_start_measuring_costs_the_numbers_not_the_fit(tmp_path, mo
     assert any("could not start measuring" in w and "powercap went away" in w for w in cb.report.warnings)
 
 
-def test_state_key_names_the_output_dir_and_is_computed_once(tmp_path, monkeypatch):
-    # Lightning reads state_key on every hook call of every step (its profiler label).
+def test_state_key_ignores_the_output_dir_names_the_callback_and_is_computed_once(tmp_path, monkeypatch):
+    # Lightning reads state_key on every hook call of every step (its profiler label); a resume
+    # into another folder must find its state, so the key does not name the folder.
     plain, placed = EnergyCallback(), EnergyCallback(output_dir=tmp_path / "a")
+    named = EnergyCallback(name="cpu-only")
     calls = []
-    generate = type(placed)._generate_state_key
-    monkeypatch.setattr(type(placed), "_generate_state_key",
+    generate = type(named)._generate_state_key
+    monkeypatch.setattr(type(named), "_generate_state_key",
                         lambda self, **kw: calls.append(kw) or generate(self, **kw))
-    assert plain.state_key == "EnergyCallback"
-    assert placed.state_key == placed.state_key == f"EnergyCallback{{'output_dir': '{tmp_path / 'a'}'}}"
+    assert plain.state_key == placed.state_key == "EnergyCallback"
+    assert named.state_key == named.state_key == "EnergyCallback{'name': 'cpu-only'}"
     assert len(calls) == 1

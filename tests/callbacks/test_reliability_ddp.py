@@ -29,11 +29,14 @@ def test_one_rank_failing_sensors_still_reduce_and_only_rank0_writes(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
-    # Ranks other than 0 write nothing: the output folder holds rank 0's three files, and
-    # every process removed its scratch files (only Lightning's own root folder remains).
+    # Only rank 0 writes the footprint: the output folder holds rank 0's three files and the
+    # run's state folder, where each rank leaves its own figures for a resume (the resumed run
+    # keeps writing there); every process removed its scratch files.
     files = ["emissions.csv", "footprint.json", "steps.csv"]
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted(files + ["resumed"])
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(files + [".lightning-green", "resumed"])
     assert sorted(p.name for p in (out_dir / "resumed").iterdir()) == files
+    (state_dir,) = (out_dir / ".lightning-green").iterdir()
+    assert sorted(p.name for p in state_dir.iterdir()) == ["rank-0.json", "rank-1.json"]
     assert [p.name for p in scratch.iterdir() if p.name.startswith("lightning-green")] == []
     assert len(read_rows(out_dir / "emissions.csv")) == 1
 

@@ -169,10 +169,14 @@ def test_resume_after_a_crash_continues_from_the_last_checkpoint(tmp_path, no_th
     assert state["totals"]["steps"] == 8
     ckpt_j, ckpt_s = state["totals"]["energy_j"], state["totals"]["duration_s"]
     assert ckpt_j > 0 and ckpt_s > 0
-    # The crashed run went on after its checkpoint (steps 9-10): its totals wait by the checkpoint.
+    # The crashed run went on after its checkpoint (steps 9-10): its totals wait in the run's
+    # state folder, where the checkpoint says they are.
     crash_j = crashed.report.energy_kwh * 3.6e6
-    left = read_json(ckpt_dir / f"lightning-green-{crashed.report.run_id}.json")
+    rank_file = Path(state["state_dir"]) / "rank-0.json"
+    assert rank_file == tmp_path / ".lightning-green" / crashed.report.run_id / "rank-0.json"
+    left = read_json(rank_file)
     assert left["status"] == "failed" and left["totals"]["energy_j"] == pytest.approx(crash_j)
+    assert left["checkpoints"][state["key"]]["energy_j"] == pytest.approx(ckpt_j)
     assert crash_j > ckpt_j
 
     results = []
@@ -189,7 +193,7 @@ def test_resume_after_a_crash_continues_from_the_last_checkpoint(tmp_path, no_th
         if attempt == 0:
             assert redone_j == pytest.approx(crash_j - ckpt_j, rel=1e-6)
             assert any("crashed run spent after this checkpoint" in w for w in report.warnings)
-            assert not (ckpt_dir / f"lightning-green-{report.run_id}.json").exists()
+            assert read_json(rank_file)["status"] == "completed"  # nothing left to carry again
         else:
             assert redone_j == 0.0
         segment_j = report.energy_kwh * 3.6e6 - ckpt_j
@@ -259,7 +263,10 @@ def test_a_failed_test_call_leaves_no_crash_totals_for_a_later_fit(tmp_path, no_
     with pytest.raises(RuntimeError, match="boom in test"):
         trainer.test(model)
     assert cb.report.status == "failed"
-    assert not list(ckpt_dir.glob("lightning-green-*.json"))  # no training step is redone
+    # No training step is redone: a resume from the fit's checkpoint carries nothing more.
+    resumed = energy_cb(tmp_path)
+    make_trainer(tmp_path, [resumed], max_epochs=2).fit(SlowBoringModel(), ckpt_path=ckpt_dir / "last.ckpt")
+    assert resumed.report.context["redone_energy_kwh"] == 0.0
 
 
 # -- threads ----------------------------------------------------------------------------------
@@ -288,7 +295,9 @@ def test_no_thread_outlives_fit_validate_test_predict_or_an_exception(tmp_path, 
 # -- two callbacks, two Trainers ----------------------------------------------------------------
 def test_two_energy_callbacks_in_one_trainer_keep_their_own_footprints(tmp_path, no_thread_leak):
     low, high = tmp_path / "low", tmp_path / "high"
-    cb_low, cb_high = energy_cb(low, power_w=10.0), energy_cb(high, power_w=30.0)
+    with pytest.raises(RuntimeError, match="state_key"):  # two unnamed ones: Lightning refuses the Trainer
+        make_trainer(tmp_path, [energy_cb(low), energy_cb(high)])
+    cb_low, cb_high = energy_cb(low, power_w=10.0, name="low"), energy_cb(high, power_w=30.0, name="high")
     ckpt_dir = tmp_path / "ckpt"
     trainer = make_trainer(tmp_path, [cb_low, cb_high, ModelCheckpoint(dirpath=ckpt_dir, save_last=True)],
                            enable_checkpointing=True)
@@ -304,7 +313,7 @@ def test_two_energy_callbacks_in_one_trainer_keep_their_own_footprints(tmp_path,
     ours = {k: v for k, v in states.items() if k.startswith("EnergyCallback")}
     assert len(ours) == 2  # one state each, not one overwriting the other
 
-    resumed_low, resumed_high = energy_cb(low, power_w=10.0), energy_cb(high, power_w=30.0)
+    resumed_low, resumed_high = energy_cb(low, power_w=10.0, name="low"), energy_cb(high, power_w=30.0, name="high")
     make_trainer(tmp_path, [resumed_low, resumed_high], max_epochs=2).fit(
         SlowBoringModel(), ckpt_path=ckpt_dir / "last.ckpt")
     assert resumed_low.report.run_id == cb_low.report.run_id

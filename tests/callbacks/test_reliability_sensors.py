@@ -352,7 +352,7 @@ class RaplCounter:
 def flush(cb):
     """Make the meter read now (before the first advance: a flat sample, so that none of the
     first step's joules are interpolated back to before the run started)."""
-    assert cb._session.meter.flush()
+    assert cb.meter.flush(2.0)
 
 
 def rapl_tree(tmp_path, max_power_uw=None):

@@ -1,6 +1,6 @@
-"""Meter: cumulative joules, mark resolution, faults, lifecycle and bounded memory.
+"""Sampler: cumulative joules, mark and step resolution, faults, lifecycle and bounded memory.
 
-Most tests drive the meter without its thread (``sample_once``) on a :class:`FakeClock`,
+Most tests drive the sampler without its thread (``sample_once``) on a :class:`FakeClock`,
 so the numbers are exact and nothing depends on timing; a few run the real thread.
 """
 
@@ -24,8 +24,11 @@ from tests.helpers.fakes import (
     ramp,
 )
 
-from lightning_green.engine.ledger import Ledger, StepsWriter
-from lightning_green.engine.sampler import Meter, MeterSnapshot
+from lightning_green.engine.ledger import Ledger
+from lightning_green.engine.marks import Boundary, EpochMark, PhaseMark
+from lightning_green.engine.sampler import Sampler as Meter
+from lightning_green.engine.sampler import SamplerSnapshot as MeterSnapshot
+from lightning_green.engine.steps import StepStore
 from lightning_green.sensors.base import ConstantPowerSensor
 
 
@@ -340,22 +343,28 @@ def test_samples_are_dropped_once_no_pending_mark_needs_them():
 
 
 def _million_marks(meter: Meter, clock: FakeClock, blocks: list[int], steps: int) -> None:
-    mark, advance, sample = meter.mark, clock.advance, meter.sample_once
+    mark, advance, sample, record = meter.mark, clock.advance, meter.sample_once, meter.record_step
     sample()
-    mark(("phase", "train"))
+    mark(PhaseMark("train"))
+    phase = 0
     for step in range(steps):
         if step % 100_000 == 0:
-            mark(("epoch", step // 100_000))
+            mark(EpochMark(step // 100_000))
         if step % 20_000 == 10_000:
-            mark(("phase", "validate" if step % 40_000 == 10_000 else "train"))
+            validate = step % 40_000 == 10_000
+            phase = 1 if validate else 0
+            mark(PhaseMark("validate" if validate else "train"))
         if step == 50_000:
             blocks.append(sys.getallocatedblocks())
         advance(0.0005)
-        mark(("step_start", step))
+        start = clock.t
+        meter.open_t0 = start
         advance(0.0005)
-        mark(("step_end", step, 8, 16))
+        record(start, clock.t, 8, 16, 16, phase, step // 100_000)
+        meter.open_t0 = None
         if step % 50 == 49:
             sample()
+    mark(Boundary("end"))
     blocks.append(sys.getallocatedblocks())
     meter.stop()
 
@@ -365,19 +374,15 @@ def _two_sensors(clock):
             CounterSensor(constant(50.0), clock, t0=0.0, name="cpu", component="cpu")]
 
 
-def test_a_million_marks_keep_memory_bounded_and_totals_exact():
+def test_a_million_marks_keep_memory_bounded_and_totals_exact(tmp_path):
     clock = FakeClock()
     sensors = _two_sensors(clock)
-    rows = [0]
-
-    def count_row(row):
-        rows[0] += 1
-
-    ledger = Ledger(sensors, step_sink=count_row, wall_offset_s=0.0)
-    meter = Meter(sensors, sink=ledger.feed, clock=clock)
+    store = StepStore(["gpu", "cpu"], tmp_path / "steps.bin")
+    ledger = Ledger(sensors, store, wall_offset_s=0.0)
+    meter = Meter(sensors, sink=ledger.feed, step_sink=ledger.feed_steps, clock=clock)
     blocks: list[int] = []
     _million_marks(meter, clock, blocks, 500_000)
-    # Retaining marks, samples or rows would add >= 1 block per mark (1e6 in all).
+    # Retaining marks, samples or rows would add >= 1 block per step (5e5 in all).
     assert blocks[1] - blocks[0] < 20_000, blocks
     duration = ledger.last_t - ledger.first_t
     assert duration == pytest.approx(500.0)
@@ -387,26 +392,33 @@ def test_a_million_marks_keep_memory_bounded_and_totals_exact():
     assert sum(ledger.energy_j_by_phase.values()) == pytest.approx(ledger.energy_j, rel=1e-12)
     assert sum(ledger.energy_j_by_epoch.values()) == pytest.approx(ledger.energy_j, rel=1e-12)
     assert ledger.energy_j_by_phase["validate"] == pytest.approx(0.5 * ledger.energy_j, rel=1e-3)
-    assert ledger.steps == rows[0] == 500_000
-    assert ledger.samples == 4_000_000 and ledger.tokens == 8_000_000
+    assert ledger.steps == store.rows == 500_000
+    work = ledger.work_by_phase
+    assert work["train"]["batches"] + work["validate"]["batches"] == 500_000
+    assert work["train"]["samples"] + work["validate"]["samples"] == 4_000_000
+    assert work["train"]["tokens"] + work["validate"]["tokens"] == 8_000_000
+    # Every step's row holds its own energy: 250 W x 0.5 ms.
+    energy = store.column("energy_j")
+    assert energy.sum() == pytest.approx(250.0 * 0.0005 * 500_000, rel=1e-9)
+    assert energy.min() == pytest.approx(0.125, rel=1e-6) and energy.max() == pytest.approx(0.125, rel=1e-6)
+    store.close()
 
 
-def test_traced_memory_peak_over_25k_steps_with_steps_csv(tmp_path):
+def test_traced_memory_peak_over_25k_steps_with_step_rows(tmp_path):
     clock = FakeClock()
     sensors = _two_sensors(clock)
-    writer = StepsWriter(tmp_path / "steps.csv", ["gpu", "cpu"])
-    ledger = Ledger(sensors, step_sink=writer, wall_offset_s=0.0)
-    meter = Meter(sensors, sink=ledger.feed, clock=clock)
+    store = StepStore(["gpu", "cpu"], tmp_path / "steps.bin")
+    ledger = Ledger(sensors, store, wall_offset_s=0.0)
+    meter = Meter(sensors, sink=ledger.feed, step_sink=ledger.feed_steps, clock=clock)
     tracemalloc.start()
     try:
         _million_marks(meter, clock, [], 25_000)
-        writer.close()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     print(f"traced peak over 25k steps: {peak / 2**20:.2f} MiB")
     assert peak < 10 * 2**20, f"peak traced memory {peak / 2**20:.1f} MiB"
-    assert writer.rows_written == 25_000
+    assert store.rows == 25_000 and store.spilled_rows > 0
 
 
 # -- arguments -----------------------------------------------------------------------------
@@ -434,7 +446,7 @@ def test_thread_samples_resolves_on_flush_and_stops_cleanly(no_thread_leak):
     meter.start()  # a second start is a no-op
     assert meter.wait_ready(2.0)
     threads = lightning_green_threads()
-    assert len(threads) == 1 and threads[0].daemon and threads[0].name == "lightning-green-meter"
+    assert len(threads) == 1 and threads[0].daemon and threads[0].name == "lightning-green-sampler"
     meter.mark(("a",))
     time.sleep(0.05)
     meter.mark(("b",))

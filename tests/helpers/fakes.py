@@ -1,13 +1,13 @@
 """Reusable fake hardware for meter, ledger, callback and benchmark tests.
 
-* :class:`FakeClock`: a clock you advance by hand (pass it to the sensors and the Meter).
+* :class:`FakeClock`: a clock you advance by hand (pass it to the sensors and the Sampler).
 * Traces with exact integrals: :func:`constant`, :func:`ramp`, :func:`square`,
   :func:`bursts`, :func:`sine` -> :class:`Trace` (``power_w(t)``, ``energy_j(t)`` from 0).
 * Sensors: :class:`ScriptedPowerSensor` (a trace read off a clock), :class:`CounterSensor`
   (an energy counter with an update period and wrap-around), :class:`FaultySensor`
   (raises, NaN, inf, negative, garbage, decreasing, resets, failing open/close) and
   :class:`BlockingSensor` (sleeps inside the read).
-* :func:`replay`: drive a trace through Meter + Ledger on a fake clock and measure the
+* :func:`replay`: drive a trace through Sampler + Ledger on a fake clock and measure the
   total-energy and per-step attribution errors (used by the accuracy tests and benchmarks).
 """
 
@@ -19,8 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from lightning_green.engine.ledger import Ledger
-from lightning_green.engine.sampler import Meter
+from lightning_green.engine.marks import Boundary
+from lightning_green.engine.sampler import Sampler
 from lightning_green.sensors.base import EnergySensor, PowerSensor, Sensor, SensorUnavailable
 
 
@@ -300,15 +303,17 @@ class ReplayResult:
         return (self.measured_j - self.true_j) / self.true_j
 
 
-def drive_steps(meter: Meter, clock: FakeClock, sample: Callable[[], None], *, interval_s: float,
+def drive_steps(sampler: Sampler, clock: FakeClock, sample: Callable[[], None], *, interval_s: float,
                 step_s: float, duration_s: float, sample_phase_s: float) -> int:
-    """Back-to-back steps of ``step_s`` from t=0 to ``duration_s``, with ``sample()`` called at
+    """Back-to-back steps of ``step_s`` from t=0 to ``duration_s`` (a ``begin`` boundary at 0,
+    an ``end`` boundary after the last step), with ``sample()`` called at
     ``sample_phase_s + k * interval_s`` in between; leaves the clock at the next sample time.
 
-    Returns the number of steps marked.
+    Returns the number of steps recorded.
     """
     n_steps = int(round(duration_s / step_s))
     next_sample = sample_phase_s
+    previous = 0.0
     for k in range(n_steps + 1):
         t_mark = k * step_s
         while next_sample <= t_mark:
@@ -317,9 +322,14 @@ def drive_steps(meter: Meter, clock: FakeClock, sample: Callable[[], None], *, i
             next_sample += interval_s
         clock.set(t_mark)
         if k:
-            meter.mark(("step_end", k - 1, 1, 0))
+            sampler.record_step(previous, t_mark, 1)
+        else:
+            sampler.mark(Boundary("begin"))
         if k < n_steps:
-            meter.mark(("step_start", k))
+            sampler.open_t0 = previous = t_mark
+        else:
+            sampler.open_t0 = None
+            sampler.mark(Boundary("end"))
     clock.set(next_sample)
     return n_steps
 
@@ -327,30 +337,33 @@ def drive_steps(meter: Meter, clock: FakeClock, sample: Callable[[], None], *, i
 def replay(trace: Trace, *, kind: str = "power", interval_s: float = 0.1, step_s: float = 0.01,
            duration_s: float = 60.0, update_period_s: float = 0.0,
            sample_phase_s: float = 0.0013) -> ReplayResult:
-    """Run ``trace`` through a power (or counter) sensor, Meter and Ledger on a fake clock.
+    """Run ``trace`` through a power (or counter) sensor, Sampler and Ledger on a fake clock.
 
-    Steps of ``step_s`` follow each other back to back from t=0 to ``duration_s``; the meter
-    samples at ``sample_phase_s + k * interval_s``. Returns total and per-step errors
-    against the trace's exact integral.
+    Steps of ``step_s`` follow each other back to back from t=0 to ``duration_s``; the sampler
+    reads at ``sample_phase_s + k * interval_s``. Returns total and per-step errors against the
+    trace's exact integral.
     """
     clock = FakeClock(0.0)
     if kind == "power":
         sensor: Sensor = ScriptedPowerSensor(trace, clock, t0=0.0, name="s")
     else:
         sensor = CounterSensor(trace, clock, t0=0.0, update_period_s=update_period_s, name="s")
-    errors = []
+    errors: list[np.ndarray] = []
+    ledger = Ledger([sensor.describe()], wall_offset_s=0.0)
 
-    def on_step(row) -> None:
-        true = trace.between(row.start_s, row.end_s)
-        errors.append(abs(row.energy_j - true) / true)
+    def on_steps(records: np.ndarray, start_cum: np.ndarray, end_cum: np.ndarray) -> None:
+        ledger.feed_steps(records, start_cum, end_cum)
+        measured = (end_cum - start_cum).sum(axis=1)
+        true = np.array([trace.between(a, b) for a, b in records[:, :2]])
+        errors.append(np.abs(measured - true) / true)
 
-    ledger = Ledger([sensor.describe()], step_sink=on_step, wall_offset_s=0.0)
-    meter = Meter([sensor], interval_s=interval_s, sink=ledger.feed, clock=clock)
-    meter.sample_once()  # the meter starts before the first mark, as in a real run
-    n_steps = drive_steps(meter, clock, meter.sample_once, interval_s=interval_s, step_s=step_s,
+    sampler = Sampler([sensor], interval_s=interval_s, sink=ledger.feed, step_sink=on_steps, clock=clock)
+    sampler.sample_once()  # the sampler starts before the first mark, as in a real run
+    n_steps = drive_steps(sampler, clock, sampler.sample_once, interval_s=interval_s, step_s=step_s,
                           duration_s=duration_s, sample_phase_s=sample_phase_s)
-    meter.sample_once()
-    meter.stop()
+    sampler.sample_once()
+    sampler.stop()
+    err = np.concatenate(errors)
     true = trace.between(0.0, n_steps * step_s)
-    return ReplayResult(trace.name, kind, interval_s, step_s, true, ledger.energy_j, len(errors),
-                        sum(errors) / len(errors), max(errors))
+    return ReplayResult(trace.name, kind, interval_s, step_s, true, ledger.energy_j, len(err),
+                        float(err.mean()), float(err.max()))

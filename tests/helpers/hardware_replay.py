@@ -21,7 +21,7 @@ from tests.helpers.fakes import FakeClock, Trace, drive_steps
 from tests.helpers.sensor_fakes import FakeGpu, FakeNvml, set_uj, uuid, zone
 
 from lightning_green.engine.ledger import Ledger
-from lightning_green.engine.sampler import Meter
+from lightning_green.engine.sampler import Sampler
 
 COUNTER_UPDATE_S = 0.1  # NVML's counter moves every ~20-100 ms
 
@@ -73,7 +73,7 @@ def replay_hardware(trace: Trace, hardware: str, *, interval_s: float = 0.1, ste
     clock = FakeClock(0.0)
     with HARDWARE[hardware](trace, clock) as (sensor, refresh):
         ledger = Ledger([sensor.describe()], wall_offset_s=0.0)
-        meter = Meter([sensor], interval_s=interval_s, sink=ledger.feed, clock=clock)
+        meter = Sampler([sensor], interval_s=interval_s, sink=ledger.feed, clock=clock)
 
         def sample() -> None:
             refresh(clock.t)

@@ -43,7 +43,11 @@ def full_report() -> FootprintReport:
         predicted_energy_kwh=1.2, budget_stopped="max_energy_kwh=0.1 reached",
         context={"precision": "bf16-mixed", "cpu_model": "AMD EPYC 7543", "gpu_model": "H200", "gpu_count": 2},
         config={"trainer": {"max_epochs": 2}}, overrides=["precision=bf16"], metrics={"val/acc": 0.91},
-        extra={"note": [1, 2.5, None]},
+        extra={"note": [1, 2.5, None]}, name="bert-bf16", energy_kwh_range=[0.11, 0.14],
+        energy_kwh_by_component_range={"gpu": [0.095, 0.105], "cpu": [0.01, 0.03]},
+        emissions_kg_range=[0.001, 0.002], optimizer_steps=617,
+        work_by_phase={"train": {"batches": 1234, "samples": 40000, "tokens": 5_000_000, "padded_tokens": 6_000_000}},
+        paused_s=12.5, snapshot_at="2025-01-01T12:10:00+00:00",
     )
     return r.with_carbon(1.2, carbon.resolve_intensity(cloud_provider="gcp", cloud_region="europe-west9"))
 

@@ -1,0 +1,116 @@
+"""The end of a measured segment: every rank's figures to rank 0, the report, the files.
+
+Collectives happen only in :func:`reduce_to_zero`, and only for a completed distributed run
+(a failed one may have lost ranks, and a collective would hang): every rank calls it from
+``EnergyMeter.stop()``, which every rank reaches at the end of the same Trainer call or
+``with`` block. A rank that failed to compute its figures still takes part, with nothing to
+add, so the others never wait in vain. Memory and traffic per rank: its own small payload,
+and per-step figures in fixed-size chunks (O(steps), whatever the world size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lightning_green.engine.distributed import REDUCE_CHUNK_ROWS, World, all_gather, gather_to_zero, reduce_rows_to_zero
+from lightning_green.engine.steps import BASE_COLUMNS, StepStore
+from lightning_green.engine.totals import Totals
+
+__all__ = ["Gathered", "RankResult", "reduce_to_zero"]
+
+#: Step-row columns summed over ranks; the others (step, phase, epoch, times) are rank 0's.
+_SUMMED_BASE = ("samples", "tokens", "padded_tokens", "energy_j")
+
+
+@dataclass
+class RankResult:
+    """One rank's figures at the end of a segment (plain data: it crosses processes)."""
+
+    rank: int
+    host: str
+    totals: dict[str, Any]  # Totals.to_dict(): this rank's own, earlier segments included
+    segment: dict[str, Any]  # Totals.to_dict(): this segment only
+    sensors: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    idle_power_w: float | None = None
+    rows: int = 0
+    components: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Gathered:
+    """What rank 0 holds after the reduce: every rank's results and the summed step rows."""
+
+    results: list[RankResult]
+    components: list[str]
+    rows: StepStore | None  # engine column order, energy and work summed over ranks
+    complete: bool  # every rank took part
+
+    @property
+    def totals(self) -> Totals:
+        return Totals.over_ranks(Totals.from_dict(r.totals) for r in self.results)
+
+    @property
+    def segment(self) -> Totals:
+        return Totals.over_ranks(Totals.from_dict(r.segment) for r in self.results)
+
+
+def reduce_to_zero(result: RankResult | None, store: StepStore | None, world: World, *,
+                   with_rows: bool, spill_path: str) -> Gathered | None:
+    """Collective over ranks when distributed; on rank 0 the gathered figures, elsewhere None.
+
+    ``result`` None: this rank failed to compute its figures; it still takes part. Rank 0
+    keeps the summed step rows in a new store spilled to ``spill_path`` (bounded memory), so
+    every collective is over before any rank-0-only work begins.
+    """
+    if not world.distributed:
+        components = list(store.components) if store is not None else []
+        return Gathered([result] if result is not None else [], components,
+                        store if with_rows else None, True)
+    shapes = all_gather((result.rows if result else 0, result.components if result else []))
+    components = list(dict.fromkeys(c for _, comps in shapes for c in comps))
+    rows = shapes[0][0]
+    gathered = gather_to_zero(result)
+    summed = None
+    if with_rows and rows > 0:
+        if world.rank == 0:
+            summed = StepStore(components, spill_path)
+        for chunk in _reduce_rows(store if result is not None else None, components, rows, world):
+            if summed is not None:
+                summed.append(chunk)
+    if world.rank != 0:
+        return None
+    results = [r for r in gathered or [] if r is not None]
+    return Gathered(results, components, summed, len(results) == world.world_size)
+
+
+def _reduce_rows(store: StepStore | None, components: list[str], rows: int, world: World) -> Iterator[np.ndarray]:
+    """Rank 0's first ``rows`` step rows with the energy and work columns summed over ranks,
+    chunk by chunk; every rank runs every chunk's reduce."""
+    names = [*BASE_COLUMNS, *(f"{c}_j" for c in components)]
+    own = store.columns if store is not None else []
+    index = [own.index(name) if name in own else -1 for name in names]
+    summed = [i for i, name in enumerate(names) if name in _SUMMED_BASE or name.endswith("_j")]
+    source = store.chunks(REDUCE_CHUNK_ROWS) if store is not None else iter(())
+    buffered = np.empty((0, len(own)))
+    for start in range(0, rows, REDUCE_CHUNK_ROWS):
+        n = min(REDUCE_CHUNK_ROWS, rows - start)
+        while len(buffered) < n:
+            nxt = next(source, None)
+            if nxt is None:
+                break
+            buffered = np.concatenate((buffered, nxt)) if len(buffered) else nxt
+        mine = np.zeros((n, len(names)))
+        take = min(n, len(buffered))
+        for j, i in enumerate(index):
+            if i >= 0 and take:
+                mine[:take, j] = buffered[:take, i]
+        buffered = buffered[take:]
+        total = reduce_rows_to_zero(mine[:, summed])
+        if total is not None and world.rank == 0:
+            mine[:, summed] = total
+        yield mine
