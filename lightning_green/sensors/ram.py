@@ -65,7 +65,6 @@ The estimate is constant over the run and labelled ``measured=False``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
