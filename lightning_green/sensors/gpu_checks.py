@@ -62,6 +62,11 @@ class CrossCheck:
         self.power_integral_j += 0.5 * (power_w + last[2]) * (t_s - last[0])
         self.window_s += t_s - last[0]
 
+    @property
+    def last(self) -> tuple[float, float, float | None] | None:
+        """The latest ``(t_s, counter_j, power_w)`` added (power None if its read failed)."""
+        return self._last
+
     def min_window_s(self, update_period_s: float | None) -> float:
         return max(MIN_WINDOW_S, MIN_UPDATES * (update_period_s or 0.0))
 

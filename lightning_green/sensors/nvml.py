@@ -27,7 +27,7 @@ Checks (see :mod:`lightning_green.sensors.gpu_checks`), reported by
   trapezoid. A disagreement above 5 % over a run of at least 5 s is noted. Agreement shows
   that the board's sensor agrees with itself, not that it is accurate (Yang et al., SC24).
 * Update period: :meth:`NvmlSensor.open` polls the counter (or the instant power) for up to
-  ``update_probe_s`` (0.25 s) and takes the median time between changes as
+  ``update_probe_s`` (0.3 s) and takes the median time between changes as
   ``update_period_s``; the 1 s average counts as 1 s.
 * Other processes: ``nvmlDeviceGetComputeRunningProcesses`` at open and every 30 s; another
   process on this GPU is noted, since the GPU's energy includes its work.
@@ -72,7 +72,7 @@ from lightning_green.sensors.gpu_checks import CrossCheck, ProcessWatch, probe_u
 from lightning_green.validation import check_number
 
 AVERAGE_WINDOW_S = 1.0
-UPDATE_PROBE_S = 0.25  # read at open(); tests set it to 0 while a fake NVML is patched in
+UPDATE_PROBE_S = 0.3  # read at open(); tests set it to 0 while a fake NVML is patched in
 PROCESS_CHECK_S = 30.0
 UNCERTAINTY = (
     0.05,
@@ -103,7 +103,7 @@ class NvmlSensor(Sensor):
         cross_check: Read the power next to each counter read and integrate it (one more
             NVML call per read), for :meth:`report_extra` and the disagreement note.
         update_probe_s: Seconds :meth:`open` may spend measuring how often the counter
-            changes; 0 skips it. Default ``UPDATE_PROBE_S`` (0.25). Ignored when
+            changes; 0 skips it. Default ``UPDATE_PROBE_S`` (0.3). Ignored when
             ``update_period_s`` is given.
         process_check_s: Seconds between checks for other processes on the GPU.
         clock, sleep: Monotonic clock and sleep, in seconds (tests script them).
