@@ -10,9 +10,9 @@ i.e. each DIMM of ``c`` GB draws ``2.5 W + 0.04 W/GB * c``: a part per module (r
 clock driver, PMIC on DDR5, I/O and termination) and a part per GB (background and refresh
 current of the DRAM devices, whose number grows with capacity). This is the structure of
 Micron's DDR4 power method (TN-40-07, "Calculating Memory Power for DDR4 SDRAM"). The two
-constants are chosen to fall on published figures under load: about 3 W for an 8 GB DDR4
-module (Tom's Hardware, DDR4-2133, 2014: 2.98 W, the measurement behind Green Algorithms'
-0.3725 W/GB) and 3-5 W per 16-64 GB RDIMM (vendor power calculators); the model gives 2.8,
+constants are chosen to fall on published figures: about 3 W for an 8 GB DDR4 module (Tom's
+Hardware, DDR4-2133, 2014: 2.98 W; 1.49 W per 4 GB is where Green Algorithms' 0.3725 W/GB
+comes from) and 3-5 W per 16-64 GB RDIMM (vendor power calculators); the model gives 2.8,
 3.1, 3.8 and 5.1 W for 8, 16, 32 and 64 GB modules. Power per GB falls as modules grow
 (0.35 W/GB at 8 GB, 0.08 W/GB at 64 GB), as server memory guides state (Kingston: fewer,
 larger modules draw less than many small ones of the same total).
@@ -26,12 +26,13 @@ DIMM count, when not given: machines with more memory have both more and larger 
 6 - 24               2      8 = 2 x 4, 16 = 2 x 8, 24 = 2 x 12 (dual channel)
 24 - 96              4      32 = 4 x 8, 64 = 4 x 16, 96 = 4 x 24
 96 - 384             8      128 = 8 x 16, 256 = 8 x 32 (one DIMM per channel)
-384 - 1536           16     512 = 16 x 32, 1 TB = 16 x 64 (NVIDIA DGX A100: 16 x 64 GB)
-> 1536               32     2 TB = 32 x 64 (DGX H100: 32 x 64 GB DDR5), 4 TB = 32 x 128
+384 - 1536           16     512 = 16 x 32, 1 TB = 16 x 64 (two sockets, 8 channels each)
+> 1536               32     2 TB = 32 x 64 (NVIDIA DGX H100: 32 x 64 GB DDR5), 4 TB = 32 x 128
 ===================  =====  =========================================================
 
-Tier limits sit between the sizes machines are sold with, so the ``MemTotal`` the kernel
-shows (a few % under the installed size) falls in the installed size's tier.
+The limits (24, 96, 384, 1536 GB) are inclusive and no common size lies just above one, so
+the ``MemTotal`` the kernel shows (a few % under the installed size) falls in the installed
+size's tier.
 
 Figures at the sizes the tests check, next to codecarbon 3 (``codecarbon/external/ram.py``:
 5 W per DIMM, at least 2 DIMMs on x86, 0.9/0.8/0.7 of that beyond 4/8/16 DIMMs, its own
@@ -51,8 +52,9 @@ Virtual machines: a guest's memory is a slice of its host's DIMMs, so a VM (``hy
 CPU flag) is charged its share of a host populated with 32 GB DIMMs (0.118 W/GB), or the
 bare-metal figure if lower: a 23.5 GB guest gets 2.8 W, not the 6 W of a 2-DIMM desktop.
 
-Uncertainty +-50 %: DIMMs draw far less when idle (Green Algorithms tool, issue 14: adding
-four idle 16 GB DDR4 modules raised wall power by under 1.5 W) and more at full bandwidth;
+Uncertainty +-50 %: DIMMs draw far less when idle (Green Algorithms tool, issue 14: going
+from 2 to 6 16 GB DDR4 modules raised wall power at base load by under 1.5 W) and more at
+full bandwidth;
 DDR5 draws more per module than DDR4. Green Algorithms' 0.3725 W/GB (Lannelongue et al.,
 Advanced Science 2021) is a figure per GB *allocated* to a job; applied to a whole node's
 installed memory it charges a 1 TB node 381 W. It stays available as ``w_per_gb=0.3725``.
