@@ -154,7 +154,7 @@ class NvmlSensor(Sensor):
         self._cross_check_wanted = bool(cross_check)
         self._update_probe_s = update_probe_s
         self._clock, self._sleep = clock, sleep
-        self._checks_done = False
+        self._checks_pid: int | None = None  # the process whose open() ran the checks
         self.power_source: str | None = None
         self.update_period_source = "given" if self._period_given else "not measured"
         self.crosscheck: CrossCheck | None = None
@@ -242,9 +242,11 @@ class NvmlSensor(Sensor):
         self._handle = handle
         if self._auto_method:
             self.method = self._method_text(self._probed)
-        if self._checks_done:
-            return  # a reopened sensor (e.g. in a spawned rank) keeps its checks
-        self._checks_done = True
+        if self._checks_pid == os.getpid():
+            return  # reopened in the same process: the checks go on
+        self._checks_pid = os.getpid()  # first open here (a sensor pickled to a rank starts afresh)
+        self.crosscheck = None
+        self.processes = ProcessWatch(self.processes.interval_s)
         if self._kind == "energy" and self._cross_check_wanted and self.power_source is not None:
             self.crosscheck = CrossCheck(self.power_source)
         self._measure_update_period(pynvml, handle)
@@ -269,7 +271,7 @@ class NvmlSensor(Sensor):
         except (pynvml.NVMLError, AttributeError) as err:
             self.update_period_source = f"probe failed: {type(err).__name__}"
             return
-        if period_s is not None:
+        if period_s is not None and period_s > 0:
             self.update_period_s = period_s
             self.update_period_source = f"probed at open: median of {changes - 1} gaps between changes"
         elif window_s > 0:

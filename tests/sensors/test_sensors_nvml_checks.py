@@ -304,3 +304,24 @@ def test_power_is_integrated_by_trapezoid(gpus):
     extra = sensor.report_extra()
     assert extra["power_integral_j"] == pytest.approx(0.5 * (100 + 400) * 6.0)
     assert extra["disagreement_rel"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_checks_go_on_when_reopened_here_and_start_afresh_in_another_process(gpus, monkeypatch):
+    import pickle
+
+    from lightning_green.sensors import nvml as nvml_module
+
+    clock = FakeClock()
+    sensor = NvmlSensor(0, clock=clock)
+    sensor.open()
+    run(sensor, gpus.gpus[0], clock, 3.0, counter_w=100.0)
+    sensor.close()
+    sensor.open()  # same process: the cross-check carries on
+    run(sensor, gpus.gpus[0], clock, 3.0, counter_w=100.0)
+    assert sensor.report_extra()["counter_j"] == pytest.approx(600.0)
+    clone = pickle.loads(pickle.dumps(sensor))
+    monkeypatch.setattr(nvml_module.os, "getpid", lambda: 4_000_000)  # as in a spawned rank
+    clone.open()
+    assert clone.report_extra()["counter_j"] == 0.0 and clone.report_extra()["cross_check_reads"] == 0
+    clone.close()
+    sensor.close()
