@@ -20,10 +20,13 @@ time-out later (the BERT section has its own ``--bert-timeout-s``) keeps what ca
    ``bf16-mixed``, fits with and without ``EnergyCallback`` alternating; the Trainer runs on
    the same ``cuda:N``. Needs ``transformers``; ``--skip-bert`` leaves it out.
 
-One prepared GPU run (``--quick``: about 2-3 minutes; defaults: about 5)::
+One prepared GPU run (``--quick``: about 2-3 minutes; defaults: about 5), from the repository
+root; it needs torch, lightning and nvidia-ml-py (transformers for the BERT section), not
+codecarbon, hydra or datasets::
 
-    python -m tests.benchmarks.nvml_check --quick --json $OUT/nvml_check.json
-    python -m pytest -m gpu tests/sensors/test_gpu_real.py -q -rs
+    export PYTHONUNBUFFERED=1
+    python3 -m pytest -m gpu tests/sensors/test_gpu_real.py -q -rs -s -p no:cacheprovider 2>&1 | tee $OUT/gpu_tests.txt
+    timeout 420 python3 -m tests.benchmarks.nvml_check --quick --json $OUT/nvml_check.json 2>&1 | tee $OUT/nvml_check.txt
 
 Without a GPU (scripted NVML on the CPU, to check the script)::
 
