@@ -128,6 +128,7 @@ def without_recipe_packages(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{view}"}
 
 
+@pytest.mark.slow
 def test_gpu_tests_and_the_check_run_without_the_recipes_packages(tmp_path):
     env = without_recipe_packages(tmp_path)
     missing = subprocess.run([sys.executable, "-S", "-c", "import transformers"], env=env, capture_output=True)
