@@ -16,6 +16,20 @@ Two kinds exist; the meter treats them differently:
 process (each its own GPU); ``"host"`` sensors by one process per machine (local rank 0),
 because a CPU package or the RAM is shared by all processes on that machine.
 
+How far to trust a sensor is part of the contract: ``uncertainty_rel`` (a fraction of the
+energy), ``uncertainty_w`` (an absolute floor in watts) and ``uncertainty_source`` (where
+the figures come from). The band of an energy ``E`` over ``T`` seconds is
+``+-max(uncertainty_rel * E, uncertainty_w * T)`` (:meth:`Sensor.uncertainty_j`). A sensor
+that states none gets a default, and its source says so: +-10 % for a measurement, +-50 %
+for an estimate.
+
+``update_period_s`` is how often the source itself updates (an NVML energy counter every
+~20-100 ms, ``/proc/stat`` every 10 ms); a step shorter than that is not resolved by it.
+``device_id`` names the physical device measured (an NVML GPU UUID), so that two processes
+reading one device can be counted once. :meth:`Sensor.report_extra` returns figures
+gathered over the run (e.g. NVML's counter against its integrated power), read once after
+:meth:`Sensor.close`.
+
 Example::
 
     from lightning_green.sensors import PowerSensor
@@ -33,7 +47,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from lightning_green.validation import check_number, check_optional_str
+
 SCOPES = ("device", "host")
+#: Bands given to a sensor that states no uncertainty of its own.
+DEFAULT_UNCERTAINTY_MEASURED = 0.10
+DEFAULT_UNCERTAINTY_ESTIMATED = 0.50
+NOT_STATED = "not stated by the sensor: default +-{pct:g} % for {kind}"
 
 
 class SensorUnavailable(RuntimeError):
@@ -53,10 +73,18 @@ class Sensor:
         scope: ``"device"`` (every process measures its own) or ``"host"`` (one process
             per machine). Defaults follow the component: ``gpu`` -> device, else host.
         method: How the value is obtained, for the report's provenance.
+        uncertainty_rel: Relative uncertainty of the energy, as a fraction (0.05 = +-5 %),
+            in [0, 1].
+        uncertainty_w: Absolute floor of the uncertainty, in W (NVML: 5.0), >= 0.
+        uncertainty_source: Where the two figures come from (a datasheet, a paper).
+        update_period_s: How often the source updates its value, in s; None when it is
+            continuous or unknown.
+        device_id: The physical device measured (e.g. a GPU UUID); None for host sensors.
 
     Arguments left as None keep the class attribute of the same name, so subclasses may
-    declare ``name``, ``component``, ``measured``, ``scope`` and ``method`` as class
-    attributes instead.
+    declare any of them as class attributes instead. Without a stated uncertainty (neither
+    argument nor class attribute) the sensor gets +-10 % when ``measured`` and +-50 % when
+    estimated, with a source saying that it was not stated.
     """
 
     name: str = "sensor"
@@ -68,6 +96,11 @@ class Sensor:
     #: copied into the report's warnings. Assign a new tuple, never append: the callback
     #: reads copies of the user's sensor objects.
     notes: tuple[str, ...] = ()
+    uncertainty_rel: float | None = None
+    uncertainty_w: float | None = None
+    uncertainty_source: str = ""
+    update_period_s: float | None = None
+    device_id: str | None = None
 
     def __init__(
         self,
@@ -77,6 +110,11 @@ class Sensor:
         measured: bool | None = None,
         scope: str | None = None,
         method: str | None = None,
+        uncertainty_rel: float | None = None,
+        uncertainty_w: float | None = None,
+        uncertainty_source: str | None = None,
+        update_period_s: float | None = None,
+        device_id: str | None = None,
     ) -> None:
         if name is not None:
             self.name = name
@@ -96,6 +134,58 @@ class Sensor:
             raise ValueError(f"name must be a non-empty str, got {self.name!r}")
         if not isinstance(self.component, str) or not self.component:
             raise ValueError(f"component must be a non-empty str, got {self.component!r}")
+        for label, value in (("uncertainty_rel", uncertainty_rel), ("uncertainty_w", uncertainty_w),
+                             ("update_period_s", update_period_s)):
+            if value is not None:
+                setattr(self, label, value)
+        if uncertainty_source is not None:
+            self.uncertainty_source = uncertainty_source
+        if device_id is not None:
+            self.device_id = device_id
+        check_number("uncertainty_rel", self.uncertainty_rel, minimum=0.0, maximum=1.0, optional=True)
+        check_number("uncertainty_w", self.uncertainty_w, minimum=0.0, maximum=1e5, optional=True)
+        check_number("update_period_s", self.update_period_s, exclusive_minimum=0.0, maximum=3600.0,
+                     optional=True)
+        check_optional_str("device_id", self.device_id)
+        if not isinstance(self.uncertainty_source, str):
+            raise ValueError(f"uncertainty_source must be a str, got {self.uncertainty_source!r}")
+        if self.uncertainty_rel is None and self.uncertainty_w is None:
+            self.uncertainty_rel, self.uncertainty_w, self.uncertainty_source = self.default_uncertainty()
+        elif self.uncertainty_rel is None or self.uncertainty_w is None:
+            self.uncertainty_rel = float(self.uncertainty_rel or 0.0)
+            self.uncertainty_w = float(self.uncertainty_w or 0.0)
+        if not self.uncertainty_source:
+            self.uncertainty_source = "stated without a source"
+
+    def default_uncertainty(self) -> tuple[float, float, str]:
+        """``(rel, w, source)`` for a sensor that states no uncertainty of its own."""
+        rel = DEFAULT_UNCERTAINTY_MEASURED if self.measured else DEFAULT_UNCERTAINTY_ESTIMATED
+        kind = "a measurement" if self.measured else "an estimate"
+        return rel, 0.0, NOT_STATED.format(pct=100 * rel, kind=kind)
+
+    def stated_uncertainty(self) -> tuple[float, float, str]:
+        """``(uncertainty_rel, uncertainty_w, uncertainty_source)``, defaults filled in.
+
+        Use this rather than the attributes for sensors that may skip ``Sensor.__init__``
+        (a user subclass that forgets ``super().__init__()``).
+        """
+        rel, floor_w = self.uncertainty_rel, self.uncertainty_w
+        if rel is None and floor_w is None:
+            return self.default_uncertainty()
+        return float(rel or 0.0), float(floor_w or 0.0), self.uncertainty_source or "stated without a source"
+
+    def uncertainty_j(self, energy_j: float, seconds: float) -> float:
+        """Half-width of the band around ``energy_j`` joules measured over ``seconds``:
+        ``max(uncertainty_rel * energy_j, uncertainty_w * seconds)``."""
+        rel, floor_w, _ = self.stated_uncertainty()
+        return max(rel * abs(energy_j), floor_w * max(0.0, seconds))
+
+    def report_extra(self) -> dict[str, Any]:
+        """Figures gathered over the run, merged into this sensor's entry of the report.
+
+        Called once, after :meth:`close`. The base class has none.
+        """
+        return {}
 
     def open(self) -> None:
         """Acquire handles. Called once, before the first read, by the meter thread.
@@ -115,6 +205,7 @@ class Sensor:
     def describe(self) -> dict[str, Any]:
         """The provenance record written to the report's ``sensors`` list."""
         method = self.method or ("measured" if self.measured else "estimated")
+        rel, floor_w, source = self.stated_uncertainty()
         return {
             "name": self.name,
             "component": self.component,
@@ -122,6 +213,11 @@ class Sensor:
             "method": method,
             "scope": self.scope,
             "kind": self.kind,
+            "uncertainty_rel": rel,
+            "uncertainty_w": floor_w,
+            "uncertainty_source": source,
+            "update_period_s": self.update_period_s,
+            "device_id": self.device_id,
         }
 
     def __repr__(self) -> str:
@@ -151,7 +247,10 @@ class ConstantPowerSensor(PowerSensor):
     """A fixed power draw: a nameplate value, or a device you know draws a steady load.
 
     Labelled estimated unless ``measured=True`` is passed (e.g. a value read off a
-    wall meter for a device whose draw does not change).
+    wall meter for a device whose draw does not change). Pass ``uncertainty_rel`` /
+    ``uncertainty_w`` / ``uncertainty_source`` when you know how close the figure is;
+    otherwise the report carries the default band (+-50 % estimated, +-10 % measured) and
+    says that it was not stated.
     """
 
     measured = False

@@ -25,7 +25,10 @@ Model (linear with an idle floor)::
   225 W EPYC is charged 8 W, not 225 W. Server parts draw about 2-4 W per thread at TDP
   (EPYC 7543: 225 W / 64 threads = 3.5 W; Xeon 8480+: 350 W / 112 = 3.1 W).
 
-Estimates carry +-30-50 % uncertainty and are labelled ``measured=False``.
+Uncertainty: +-50 % (``uncertainty_rel``): a TDP is a nameplate figure, not a measured draw,
+and real parts at a given load sit well above or below the line (estimates carry +-30-50 %).
+Labelled ``measured=False``. ``update_period_s`` is the kernel's CPU-time tick (10 ms at
+``USER_HZ`` 100): load over a shorter window is not resolved.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ from lightning_green.sensors.base import PowerSensor
 
 W_PER_THREAD = 4.0
 IDLE_FRACTION = 0.1
+UNCERTAINTY_REL = 0.5
+UNCERTAINTY_SOURCE = (
+    "estimate: +-50 % (TDP x load model; a TDP is a nameplate figure and real draw at a given load "
+    "varies by +-30-50 %)"
+)
 
 
 def system_cpu_times() -> tuple[float, float]:
@@ -112,6 +120,14 @@ class ProcStatTimes:
         return True
 
 
+def _clock_tick_s() -> float:
+    """The kernel's CPU-time accounting tick in seconds (``/proc/stat`` moves in these)."""
+    try:
+        return 1.0 / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):
+        return 0.01
+
+
 def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
     """``model`` (first "model name"), ``sockets`` (distinct "physical id") and ``virtual``."""
     model, sockets, virtual = None, set(), False
@@ -169,6 +185,9 @@ class CpuEstimateSensor(PowerSensor):
     name = "cpu-estimate"
     component = "cpu"
     measured = False
+    uncertainty_rel = UNCERTAINTY_REL
+    uncertainty_w = 0.0
+    uncertainty_source = UNCERTAINTY_SOURCE
 
     def __init__(
         self,
@@ -204,6 +223,7 @@ class CpuEstimateSensor(PowerSensor):
             "method",
             f"estimated: {self.tdp_source} x ({self.idle_fraction:g} + {1 - self.idle_fraction:g} x load)",
         )
+        kwargs.setdefault("update_period_s", _clock_tick_s())
         super().__init__(**kwargs)
 
     def _max_power(self, tdp_w: float | None, w_per_thread: float) -> tuple[float, str]:

@@ -9,7 +9,9 @@ first invalid entry ends the list; an empty value hides every GPU.
 Limitation: integer entries (and the unset case) follow ``CUDA_DEVICE_ORDER``. With the
 default ``FASTEST_FIRST`` order, a machine that mixes GPU models may number devices
 differently from NVML's PCI bus order. :mod:`lightning_green.sensors.nvml` avoids this by
-asking torch for the device UUID once CUDA is initialised in the process.
+asking torch for the device UUID once CUDA is initialised in the process; when it has to use
+an index on a host with several GPU models and ``CUDA_DEVICE_ORDER`` is not ``PCI_BUS_ID``,
+it warns and says so in the sensor's notes.
 """
 
 from __future__ import annotations
@@ -121,6 +123,17 @@ def visible_count(environ: Mapping[str, str] | None = None) -> int | None:
     env = os.environ if environ is None else environ
     entries = parse_cuda_visible_devices(env.get("CUDA_VISIBLE_DEVICES"))
     return None if entries is None else len(entries)
+
+
+def cuda_initialized() -> bool:
+    """Whether torch has initialised CUDA in this process (without initialising it)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    try:
+        return bool(torch is not None and torch.cuda.is_initialized())
+    except Exception:
+        return False
 
 
 def torch_cuda_uuid(index: int) -> str | None:

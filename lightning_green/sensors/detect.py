@@ -16,7 +16,7 @@ from typing import Any
 
 from lightning_green.sensors.base import Sensor, SensorUnavailable, Unavailable
 
-_HEADER = ("component", "device / zone", "method", "measured", "scope")
+_HEADER = ("component", "device / zone", "method", "measured", "uncertainty", "scope")
 
 
 def probe(
@@ -83,6 +83,16 @@ def detect(torch_device: Any = None, *, include_unavailable: bool = False, **opt
     return (sensors, unavailable) if include_unavailable else sensors
 
 
+def _band(record: dict[str, Any]) -> str:
+    """``+-5 %``, ``+-5 % or 5 W``; ``(default)`` when the sensor stated none."""
+    rel, floor_w = record.get("uncertainty_rel") or 0.0, record.get("uncertainty_w") or 0.0
+    parts = [f"+-{100 * rel:g} %"] if rel else []
+    if floor_w:
+        parts.append(f"{floor_w:g} W" if parts else f"+-{floor_w:g} W")
+    text = " or ".join(parts) or "+-0"
+    return text + (" (default)" if "not stated" in str(record.get("uncertainty_source", "")) else "")
+
+
 def format_sensor_table(torch_device: Any = None, *, all_gpus: bool = True, **options: Any) -> str:
     """A plain-text table of every sensor and every unusable source with its reason.
 
@@ -100,6 +110,7 @@ def format_sensor_table(torch_device: Any = None, *, all_gpus: bool = True, **op
             str(record.get("device", record["name"])),
             str(record["method"]),
             "measured" if record["measured"] else "estimated",
+            _band(record),
             str(record["scope"]),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]

@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pynvml
+
+from lightning_green.sensors import nvml as nvml_module
 
 
 RANGE_UJ = 262_143_328_850  # Intel's max_energy_range_uj
@@ -50,6 +53,28 @@ class FakeGpu:
     counter_error_after: int | None = None  # raise GpuIsLost after this many counter reads
     counter_reads: int = 0
     migs: list[str] = field(default_factory=list)
+    lost: bool = False  # nvmlDeviceGetHandleByIndex raises GpuIsLost for this GPU
+    instant_error: bool = False  # field 186 is supported but its read fails now (transient error)
+    processes: list[int] = field(default_factory=list)  # pids nvmlDeviceGetComputeRunningProcesses lists
+    processes_supported: bool = True
+    process_queries: int = 0
+    pci_bus_id: str = "00000000:17:00.0"
+    power_limit_mw: int = 700_000
+    persistence: int = 1
+    mig_mode: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """What nvmlDeviceGetComputeRunningProcesses returns per process (the fields we read)."""
+
+    pid: int
+    usedGpuMemory: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class PciInfo:
+    busId: str
 
 
 @dataclass(frozen=True)
@@ -70,6 +95,8 @@ class FakeNvml:
         self.shutdown_calls = 0
         self.init_error: int | None = None  # e.g. pynvml.NVML_ERROR_LIBRARY_NOT_FOUND
         self.read_handles: list[Handle] = []  # every handle read for energy or power
+        self.update_probe_s = 0.0  # NvmlSensor's open-time probe: off unless a test asks for it
+        self.driver_version = "570.86.15"
 
     # -- helpers -------------------------------------------------------------------------
     def _check(self) -> None:
@@ -102,6 +129,8 @@ class FakeNvml:
         self._check()
         if not 0 <= index < len(self.gpus):
             raise _error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        if self.gpus[index].lost:
+            raise _error(pynvml.NVML_ERROR_GPU_IS_LOST)
         return Handle("gpu", self.gpus[index].uuid)
 
     def nvmlDeviceGetHandleByUUID(self, uuid: str) -> Handle:
@@ -145,7 +174,7 @@ class FakeNvml:
         for value, field_id in zip(values, fieldIds):
             value.fieldId = field_id
             value.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
-            ok = field_id == pynvml.NVML_FI_DEV_POWER_INSTANT and gpu.instant
+            ok = field_id == pynvml.NVML_FI_DEV_POWER_INSTANT and gpu.instant and not gpu.instant_error
             value.nvmlReturn = pynvml.NVML_SUCCESS if ok else pynvml.NVML_ERROR_NOT_SUPPORTED
             value.value.uiVal = gpu.power_mw if ok else 0
         self.read_handles.append(handle)
@@ -156,6 +185,40 @@ class FakeNvml:
         self.read_handles.append(handle)
         return gpu.usage_mw
 
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: Handle) -> list[ProcessInfo]:
+        gpu = self._gpu(handle)
+        gpu.process_queries += 1
+        if not gpu.processes_supported:
+            raise _error(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return [ProcessInfo(pid) for pid in gpu.processes]
+
+    def nvmlDeviceGetPciInfo(self, handle: Handle) -> PciInfo:
+        return PciInfo(self._gpu(handle).pci_bus_id)
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: Handle) -> int:
+        return self._gpu(handle).power_limit_mw
+
+    def nvmlDeviceGetPersistenceMode(self, handle: Handle) -> int:
+        return self._gpu(handle).persistence
+
+    def nvmlDeviceGetMigMode(self, device: Handle) -> Any:
+        gpu = self._gpu(device)
+        if gpu.mig_mode is None:
+            raise _error(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return list(gpu.mig_mode)
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        self._check()
+        return self.driver_version
+
+    def nvmlSystemGetNVMLVersion(self) -> str:
+        self._check()
+        return "12." + self.driver_version
+
+    def nvmlSystemGetCudaDriverVersion(self) -> int:
+        self._check()
+        return 12080
+
     @contextlib.contextmanager
     def patched(self):
         names = [n for n in dir(self) if n.startswith("nvml")]
@@ -164,6 +227,9 @@ class FakeNvml:
                 stack.enter_context(
                     mock.patch.object(pynvml, name, autospec=True, side_effect=getattr(self, name))
                 )
+            # the open-time update-period probe polls for real time: a fake counter that never
+            # moves would make every open wait; tests of the probe pass update_probe_s
+            stack.enter_context(mock.patch.object(nvml_module, "UPDATE_PROBE_S", self.update_probe_s))
             yield self
 
 

@@ -85,15 +85,16 @@ def test_gpu_of_this_process_comes_first(tmp_path):
         table = format_sensor_table(powercap_root=tmp_path / "absent")
     assert fake.refcount == 0
     assert "nvml energy counter" in table and "GPU-00000000" in table and "GPU-00000001" in table
+    assert "+-5 % or 5 W" in table
 
 
 def test_table_lists_sensors_and_reasons(no_driver, tmp_path):
     table = format_sensor_table(powercap_root=tmp_path / "absent")
     lines = table.splitlines()
-    assert lines[0].split() == ["component", "device", "/", "zone", "method", "measured", "scope"]
+    assert lines[0].split() == ["component", "device", "/", "zone", "method", "measured", "uncertainty", "scope"]
     assert set(lines[1]) <= {"-", " "}
     cpu_row = next(line for line in lines if line.startswith("cpu "))
-    assert "estimated:" in cpu_row and cpu_row.rstrip().endswith("estimated  host")
+    assert "estimated:" in cpu_row and cpu_row.split()[-3:] == ["+-50", "%", "host"]
     assert any(line.startswith("ram ") and "W/GB" in line for line in lines)
     assert "Not available:" in lines
     assert any("gpu" in line and "no NVIDIA driver" in line for line in lines)
@@ -147,3 +148,11 @@ def test_this_machine_without_gpu_or_powercap():
     assert [type(s) for s in sensors] == [CpuEstimateSensor, RamEstimateSensor]
     reasons = " ".join(m.reason for m in missing)
     assert "NVML" in reasons and "powercap" in reasons
+
+
+def test_table_marks_a_default_band():
+    from lightning_green.sensors import ConstantPowerSensor
+    from lightning_green.sensors.detect import _band
+
+    assert _band(ConstantPowerSensor(3.0).describe()) == "+-50 % (default)"
+    assert _band(ConstantPowerSensor(3.0, uncertainty_w=2.0).describe()) == "+-2 W"

@@ -1,4 +1,4 @@
-"""CpuEstimateSensor (TDP x measured load) and RamEstimateSensor (W per GB)."""
+"""CpuEstimateSensor (TDP x measured load); the RAM model is in test_sensors_ram.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from lightning_green.sensors import CpuEstimateSensor, RamEstimateSensor
+from lightning_green.sensors import CpuEstimateSensor
 from lightning_green.sensors import cpu as cpu_module
 from lightning_green.sensors.cpu import read_cpuinfo
 
@@ -192,26 +192,3 @@ def test_default_cpu_times_read_proc_stat_through_one_descriptor_like_psutil():
     assert busy == pytest.approx(ref_busy, abs=0.5) and total == pytest.approx(ref_busy + t.idle + t.iowait, abs=1.0)
     sensor.close()
     assert sensor._cpu_times._fd is None
-
-
-def test_ram_model_arithmetic():
-    sensor = RamEstimateSensor(w_per_gb=0.5, gb=16)
-    assert sensor.power_w() == pytest.approx(8.0)
-    assert (sensor.component, sensor.measured, sensor.scope, sensor.kind) == ("ram", False, "host", "power")
-    assert sensor.method == "estimated: 0.5 W/GB x 16.0 GB"
-    assert sensor.describe()["device"] == "16.0 GB"
-
-
-def test_ram_default_is_green_algorithms_times_total_memory():
-    sensor = RamEstimateSensor()
-    gb = psutil.virtual_memory().total / 2**30
-    assert sensor.gb == pytest.approx(gb)
-    assert sensor.power_w() == pytest.approx(0.3725 * gb)
-    assert "Green Algorithms" in sensor.method
-
-
-@pytest.mark.parametrize(("kwargs", "word"), [({"w_per_gb": -1}, "w_per_gb"), ({"gb": float("nan")}, "gb"),
-                                               ({"gb": "8"}, "gb")])
-def test_ram_arguments_are_checked(kwargs, word):
-    with pytest.raises(ValueError, match=word):
-        RamEstimateSensor(**kwargs)
