@@ -32,6 +32,7 @@ proportion to time. Example::
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import warnings
 from datetime import datetime, timezone
@@ -200,8 +201,8 @@ class IntensitySeries:
 
     def mean_g_per_kwh(self, t0_unix: float, t1_unix: float) -> float:
         """Time-weighted mean intensity over ``[t0, t1)`` (the value at ``t0`` when they are equal)."""
-        if not t1_unix >= t0_unix:
-            raise ValueError(f"interval end t1_unix must be >= t0_unix, got t0={t0_unix!r}, t1={t1_unix!r}")
+        if not (math.isfinite(t0_unix) and math.isfinite(t1_unix) and t1_unix >= t0_unix):
+            raise ValueError(f"interval must be finite with t1_unix >= t0_unix, got t0={t0_unix!r}, t1={t1_unix!r}")
         self._note_outside(t0_unix, t1_unix)
         ka, kb = self._segment(t0_unix), self._segment(t1_unix)
         g, b = self._values, self._bounds

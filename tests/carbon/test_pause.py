@@ -38,7 +38,7 @@ def test_no_pause_while_at_or_below_the_threshold():
     pause, fake = policy(T0 + 0.5 * H)
     assert pause.wait_if_needed() == 0.0 and fake.sleeps == []
     at, fake = policy(T0 + 3.5 * H, threshold=200.0)  # exactly at the threshold: no pause
-    assert at.wait_if_needed() == 0.0 and fake.sleeps == []
+    assert at.wait_if_needed() == 0.0 and fake.sleeps == [] and at.pauses == 0
 
 
 def test_pauses_until_the_series_drops_below_the_threshold():

@@ -114,8 +114,10 @@ def test_outside_the_series_holds_edge_values_warns_once_and_counts_seconds():
 
 def test_bad_intervals_are_rejected():
     series = hourly()
-    with pytest.raises(ValueError, match="t1_unix must be >= t0_unix"):
+    with pytest.raises(ValueError, match="interval must be finite with t1_unix >= t0_unix"):
         series.integrate(T0 + 10, T0, 1.0, pue=1.0)
+    with pytest.raises(ValueError, match="interval must be finite"):
+        series.mean_g_per_kwh(float("-inf"), T0)
     with pytest.raises(ValueError, match="energy_j must be a number >= 0, got -1"):
         series.integrate(T0, T0 + 10, -1.0, pue=1.0)
     with pytest.raises(ValueError, match="pue must be a number >= 1, got 0.5"):
