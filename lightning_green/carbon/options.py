@@ -27,7 +27,7 @@ from lightning_green.carbon.embodied import EmbodiedModel
 from lightning_green.carbon.intensity import CarbonWarning
 from lightning_green.carbon.pause import DEFAULT_MAX_PAUSE_S, PausePolicy
 from lightning_green.carbon.series import ARG as SERIES_ARG
-from lightning_green.carbon.series import IntensitySeries, _iso
+from lightning_green.carbon.series import IntensitySeries, iso_utc
 from lightning_green.carbon.water import WaterUse
 from lightning_green.validation import check_number
 
@@ -132,8 +132,8 @@ def parse_series(value: Any, *, now_unix: float | None = None, max_gap_s: float 
     now = time.time() if now_unix is None else float(check_number("now_unix", now_unix, minimum=0.0))
     if not series.covers(now):
         raise ValueError(
-            f"`{SERIES_ARG}` ({series.path or 'in memory'}) covers {_iso(series.start_unix)} to "
-            f"{_iso(series.end_unix)}, not now ({_iso(now)}): every joule would be priced at the "
+            f"`{SERIES_ARG}` ({series.path or 'in memory'}) covers {iso_utc(series.start_unix)} to "
+            f"{iso_utc(series.end_unix)}, not now ({iso_utc(now)}): every joule would be priced at the "
             "series' edge value. Pass a series that covers the run (a forecast or a current "
             "export), or a constant carbon_intensity_g_per_kwh."
         )

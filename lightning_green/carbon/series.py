@@ -44,7 +44,7 @@ from lightning_green.carbon.intensity import MAX_G_PER_KWH, CarbonWarning
 from lightning_green.carbon.series_csv import read_intensity_csv
 from lightning_green.validation import check_number
 
-__all__ = ["ARG", "IntensitySeries", "IntensityWindow", "J_PER_KWH", "MAX_UNIX_S"]
+__all__ = ["ARG", "IntensitySeries", "IntensityWindow", "J_PER_KWH", "MAX_UNIX_S", "iso_utc"]
 
 ARG = "carbon_intensity_series"
 J_PER_KWH = 3.6e6
@@ -60,7 +60,8 @@ class IntensityWindow(NamedTuple):
     mean_g_per_kwh: float
 
 
-def _iso(t: float) -> str:
+def iso_utc(t: float) -> str:
+    """``t`` (unix seconds) as ISO 8601 UTC with a ``Z`` (its repr if out of range)."""
     try:
         return datetime.fromtimestamp(t, tz=timezone.utc).isoformat().replace("+00:00", "Z")
     except (OverflowError, OSError, ValueError):
@@ -125,7 +126,7 @@ class IntensitySeries:
         if (step <= 0).any():
             i = int(np.nonzero(step <= 0)[0][0]) + 1
             kind = "duplicate timestamp" if step[i - 1] == 0 else "timestamps out of order"
-            raise fail(f"{row(i)}: {kind}: {_iso(t[i])} after {_iso(t[i - 1])} ({row(i - 1)}); "
+            raise fail(f"{row(i)}: {kind}: {iso_utc(t[i])} after {iso_utc(t[i - 1])} ({row(i - 1)}); "
                        "timestamps must be strictly increasing")
         resolution = float(np.median(step))
         limit = GAP_FACTOR * resolution if max_gap_s is None else float(
@@ -135,8 +136,8 @@ class IntensitySeries:
             i = int(gaps[0]) + 1
             rule = (f"{GAP_FACTOR:g} x the median spacing {resolution:g} s" if max_gap_s is None
                     else f"max_gap_s={limit:g}")
-            raise fail(f"gap of {step[i - 1]:g} s between {row(i - 1)} ({_iso(t[i - 1])}) and {row(i)} "
-                       f"({_iso(t[i])}): longer than {rule}; fill the missing rows, or pass max_gap_s "
+            raise fail(f"gap of {step[i - 1]:g} s between {row(i - 1)} ({iso_utc(t[i - 1])}) and {row(i)} "
+                       f"({iso_utc(t[i])}): longer than {rule}; fill the missing rows, or pass max_gap_s "
                        "to hold the previous value across it")
         self.t_unix = t
         self.g_per_kwh = g
@@ -188,8 +189,8 @@ class IntensitySeries:
         if not self._warned and (t0 < self.start_unix or t1 > self.end_unix or t0 >= self.end_unix):
             self._warned = True
             warnings.warn(
-                f"{ARG} covers {_iso(self.start_unix)} to {_iso(self.end_unix)}; energy at "
-                f"{_iso(t0 if t0 < self.start_unix else max(t0, min(t1, self.end_unix)))} is priced at the series' edge value "
+                f"{ARG} covers {iso_utc(self.start_unix)} to {iso_utc(self.end_unix)}; energy at "
+                f"{iso_utc(t0 if t0 < self.start_unix else max(t0, min(t1, self.end_unix)))} is priced at the series' edge value "
                 "(held). The report states the seconds outside the series (uncovered_s).",
                 CarbonWarning, stacklevel=3,
             )
@@ -300,8 +301,8 @@ class IntensitySeries:
             "path": self.path,
             "column": self.column,
             "rows": int(self.g_per_kwh.size),
-            "start": _iso(self.start_unix),
-            "end": _iso(self.end_unix),
+            "start": iso_utc(self.start_unix),
+            "end": iso_utc(self.end_unix),
             "resolution_s": self.resolution_s,
             "max_gap_s": self.max_gap_s,
             "min_g_per_kwh": float(self.g_per_kwh.min()),
@@ -310,5 +311,5 @@ class IntensitySeries:
         }
 
     def __repr__(self) -> str:
-        return (f"IntensitySeries({self.g_per_kwh.size} rows, {_iso(self.start_unix)} to "
-                f"{_iso(self.end_unix)}, {self.resolution_s:g} s, path={self.path!r})")
+        return (f"IntensitySeries({self.g_per_kwh.size} rows, {iso_utc(self.start_unix)} to "
+                f"{iso_utc(self.end_unix)}, {self.resolution_s:g} s, path={self.path!r})")
