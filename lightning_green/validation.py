@@ -73,3 +73,13 @@ def check_optional_str(name: str, value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.strip()):
         return value
     raise ValueError(f"{name} must be a non-empty string or None, got {value!r}")
+
+
+def check_str(name: str, value: Any) -> str:
+    """Return ``value`` if it is a non-empty str, else raise ValueError naming it.
+
+    Example: ``check_str("job", "")`` raises ``ValueError: job must be a non-empty string, got ''``.
+    """
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError(f"{name} must be a non-empty string, got {value!r}")
