@@ -166,14 +166,15 @@ class PrometheusServer(_Server):
 
 
 class Pushgateway(_Server):
-    """``prometheus-pushgateway`` on a free port, keeping pushed groups in memory."""
+    """``prometheus-pushgateway`` on a free port, keeping pushed groups in memory only (Debian's
+    build persists them to /var/lib/prometheus by default, which would leak between tests)."""
 
     binary_name = "prometheus-pushgateway"
     package = "prometheus-pushgateway"
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
-        self._start([f"--web.listen-address={HOST}:{self.port}", "--log.level=warn"])
+        self._start([f"--web.listen-address={HOST}:{self.port}", "--persistence.file=", "--log.level=warn"])
 
     def groups(self) -> list[dict]:
         """The pushed groups: ``[{"labels": {...}, "<metric name>": {...}, ...}, ...]``."""
