@@ -6,7 +6,9 @@ Skipped, with the reason, only where the ``prometheus`` binary is not installed.
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +39,22 @@ def scraped_for(prom: PrometheusServer, selector: str, t0: float, series: int):
         return found if len(found) == series and all(
             pts[-1][0] - pts[0][0] >= SPAN_S and pts[-1][0] - t0 >= FED_S for pts in found.values()) else None
     return wait_until(ready, f"Prometheus to hold {SPAN_S:g} s of {selector}", timeout_s=120)
+
+
+def readme_queries() -> list[str]:
+    """The PromQL queries of the README's ```promql block (comment lines separate them)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"```promql\n(.*?)```", readme, re.S)
+    assert block, "README has no promql block"
+    queries, current = [], []
+    for line in block.group(1).splitlines():
+        if line.startswith("#"):
+            if current:
+                queries.append(" ".join(current))
+            current = []
+        elif line.strip():
+            current.append(line.strip())
+    return queries + ([" ".join(current)] if current else [])
 
 
 def value(prom: PrometheusServer, promql: str, at: float) -> float:
@@ -93,6 +111,13 @@ def test_scraped_energy_counter_is_power_times_time(tmp_path, no_thread_leak):
         assert value(prom, f"lightning_green_samples_total{run}", at) == int(elapsed * 80.0)
         assert value(prom, f"lightning_green_steps_total{run}", at) == int(elapsed * 10.0)
         assert set(prom.target_health().values()) == {"up"}
+        # 5. Every README query runs on these series and gives one figure for the run.
+        queries = readme_queries()
+        assert len(queries) >= 6
+        for query in queries:
+            result = prom.query(query, at=at)
+            assert [r["metric"].get("run_id") for r in result][:1] == ["run-scrape"], (query, result)
+            assert all(float(r["value"][1]) > 0 for r in result), (query, result)
     finally:
         exporter.stop(feeder.stop())
         if prom is not None:
