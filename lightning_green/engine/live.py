@@ -2,7 +2,8 @@
 
 The engine builds a :class:`LiveFigures` on its own thread every sampling round and passes it
 to each exporter's ``update`` (and ``snapshot``/``stop``); :class:`RunLabels` says whose
-figures they are. Both are frozen, so an exporter may keep a reference and read it from any
+figures they are. Both are frozen and the engine builds new dicts for every LiveFigures and
+never changes them afterwards, so an exporter may keep a reference and read it from any
 thread without a lock.
 
 Each process's figures cover only the sensors that process reads: device-scoped sensors are

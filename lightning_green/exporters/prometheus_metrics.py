@@ -60,20 +60,20 @@ class FiguresCollector:
         labels, figures = self.labels, self.figures
         if labels is None or figures is None:
             return
-        run = [labels.run_id, labels.host, str(labels.rank)]
+        run = [str(labels.run_id), str(labels.host), str(labels.rank)]
         energy = CounterMetricFamily(
             "lightning_green_energy_joules",
             "Cumulative energy measured by this process's sensors, by component and phase",
             labels=[*RUN_LABELS, "component", "phase"], unit="joules")
-        for (component, phase), joules in sorted(figures.energy_j.items()):
+        for (component, phase), joules in sorted(figures.energy_j.items(), key=_by_key):
             if math.isfinite(joules):
-                energy.add_metric([*run, component, phase], joules)
+                energy.add_metric([*run, str(component), str(phase)], joules)
         power = GaugeMetricFamily(
             "lightning_green_power_watts", "Latest power of this process's sensors, by component",
             labels=[*RUN_LABELS, "component"], unit="watts")
-        for component, watts in sorted(figures.power_w.items()):
+        for component, watts in sorted(figures.power_w.items(), key=_by_key):
             if math.isfinite(watts):
-                power.add_metric([*run, component], watts)
+                power.add_metric([*run, str(component)], watts)
         yield energy
         yield power
         if math.isfinite(figures.emissions_g):
@@ -86,6 +86,10 @@ class FiguresCollector:
                                   "When these figures were taken (Unix time)", labels=list(RUN_LABELS))
         stamp.add_metric(run, figures.t_unix)
         yield stamp
+
+
+def _by_key(item: tuple) -> str:
+    return repr(item[0])
 
 
 def _counter(name: str, doc: str, run: list[str], value: float, unit: str = ""):
