@@ -157,7 +157,8 @@ def test_two_ranks_two_endpoints_and_host_energy_counted_once(tmp_path, no_threa
         # Sum over rank and host as a dashboard would, against one host's power x time.
         for component, keys, watts in (("cpu", [("0", "cpu")], CPU_W),
                                        ("gpu", [("0", "gpu"), ("1", "gpu")], GPU_W)):
-            summed = value(prom, f'sum(lightning_green_energy_joules_total{{run_id="run-ddp",component="{component}"}})', at)
+            selector = f'lightning_green_energy_joules_total{{run_id="run-ddp",component="{component}"}}'
+            summed = value(prom, f"sum({selector})", at)
             assert summed == pytest.approx(sum(latest(k)[1] for k in keys), rel=1e-9)
             expected = sum(watts * (latest(k)[0] - t0) for k in keys)
             print(f"\n{component}: sum over ranks {summed:.1f} J, expected {expected:.1f} J")
