@@ -4,10 +4,12 @@ the /metrics text (read back with prometheus-client's own parser), lifecycle and
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import prometheus_client
 import pytest
@@ -173,7 +175,8 @@ def test_without_prometheus_client_construction_names_the_extra(monkeypatch, cls
 def test_importing_the_exporters_imports_no_prometheus_client():
     code = ("import sys, lightning_green.exporters; "
             "assert 'prometheus_client' not in sys.modules, 'imported at import time'")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=dict(os.environ, PYTHONPATH=str(root)))
 
 
 @pytest.mark.parametrize("kwargs, message", [
