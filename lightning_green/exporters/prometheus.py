@@ -17,14 +17,13 @@ imported only when an exporter is built.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 from lightning_green.engine.live import LiveFigures, RunLabels
 from lightning_green.exporters.base import Exporter
+from lightning_green.exporters.prometheus_http import bind_error, env_local_rank, make_server, probe_port, resolve
 from lightning_green.exporters.prometheus_metrics import FiguresCollector, client
 from lightning_green.validation import check_number, check_str
 
@@ -33,30 +32,6 @@ __all__ = ["PrometheusExporter", "PrometheusPushExporter"]
 log = logging.getLogger(__name__)
 
 _JOIN_S = 5.0
-
-
-def _env_local_rank() -> int:
-    """The local rank a launcher already announced (torchrun, Lightning's children), else 0."""
-    try:
-        return max(0, int(os.environ.get("LOCAL_RANK", "0")))
-    except ValueError:
-        return 0
-
-
-def _resolve(addr: str, port: int) -> tuple[int, tuple]:
-    """(address family, socket address) to bind ``addr:port``, or ValueError naming ``addr``."""
-    try:
-        family, _, _, _, sockaddr = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM)[0]
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ValueError(f"addr must be an address of this machine such as '127.0.0.1' or '0.0.0.0', "
-                         f"got {addr!r} ({exc})") from exc
-    return family, sockaddr
-
-
-def _bind_error(addr: str, port: int, base: int, local_rank: int, exc: OSError) -> ValueError:
-    where = f"port {port}" + (f" (port={base} + local_rank {local_rank})" if port != base else "")
-    return ValueError(f"PrometheusExporter cannot serve on {addr}:{port}: {where} is not available "
-                      f"({exc.strerror or exc}); pass another port=..., each process uses port + local_rank")
 
 
 class PrometheusExporter(Exporter):
@@ -78,12 +53,23 @@ class PrometheusExporter(Exporter):
     def __init__(self, port: int = 9464, addr: str = "127.0.0.1") -> None:
         self.port = check_number("port", port, minimum=0, maximum=65535, integer=True)
         self.addr = check_str("addr", addr)
+        self._idle()
+        self.check()
+
+    def _idle(self) -> None:
         self.bound_port: int | None = None
         self._collector = FiguresCollector()
         self._lock = threading.Lock()
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        self.check()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable for ddp_spawn: the settings travel; a server, thread or figures never do.
+        return {"port": self.port, "addr": self.addr}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._idle()
 
     @property
     def url(self) -> str | None:
@@ -104,19 +90,11 @@ class PrometheusExporter(Exporter):
 
     def check(self) -> None:
         client(type(self).__name__)
-        local_rank = _env_local_rank()
+        local_rank = env_local_rank()
         port = self._port_for(local_rank)
         if port == 0 or self._server is not None:
             return
-        family, sockaddr = _resolve(self.addr, port)
-        probe = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server does
-            probe.bind(sockaddr)
-        except OSError as exc:
-            raise _bind_error(self.addr, port, self.port, local_rank, exc) from exc
-        finally:
-            probe.close()
+        probe_port(self.addr, port, self.port, local_rank)
 
     def start(self, labels: RunLabels) -> None:
         with self._lock:
@@ -126,15 +104,15 @@ class PrometheusExporter(Exporter):
             from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 
             port = self._port_for(labels.local_rank)
-            family, _ = _resolve(self.addr, port)
+            family, _ = resolve(self.addr, port)
             self._collector.figures = None
             self._collector.labels = labels
             registry = prom.CollectorRegistry(auto_describe=False)
             registry.register(self._collector)
             try:
-                server = _make_server(ThreadingWSGIServer, family, self.addr, port, make_wsgi_app(registry))
+                server = make_server(ThreadingWSGIServer, family, self.addr, port, make_wsgi_app(registry))
             except OSError as exc:
-                raise _bind_error(self.addr, port, self.port, labels.local_rank, exc) from exc
+                raise bind_error(self.addr, port, self.port, labels.local_rank, exc) from exc
             self.bound_port = server.server_port
             self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                             name=f"lightning-green-prometheus-{self.bound_port}", daemon=True)
@@ -160,33 +138,6 @@ class PrometheusExporter(Exporter):
             server.server_close()
             thread.join(_JOIN_S)
             server.join_requests(_JOIN_S)
-
-
-def _make_server(base: type, family: int, addr: str, port: int, app: Any) -> Any:
-    """prometheus-client's threading WSGI server, quiet, with named and joinable request threads."""
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-    class QuietHandler(WSGIRequestHandler):
-        timeout = 10.0  # a client that stalls cannot hold a request thread for long
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    class Server(base):
-        address_family = family
-        daemon_threads = True
-
-        def process_request(self, request: Any, client_address: Any) -> None:
-            thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                      name=f"lightning-green-prometheus-{port}-request", daemon=True)
-            self._requests = [t for t in getattr(self, "_requests", []) if t.is_alive()] + [thread]
-            thread.start()
-
-        def join_requests(self, timeout_s: float) -> None:
-            for thread in getattr(self, "_requests", []):
-                thread.join(timeout_s)
-
-    return make_server(addr, port, app, Server, handler_class=QuietHandler)
 
 
 def _check_gateway_url(url: Any) -> str:
@@ -221,6 +172,10 @@ class PrometheusPushExporter(Exporter):
         self.gateway_url = _check_gateway_url(gateway_url)
         self.job = check_str("job", job)
         self.timeout_s = check_number("timeout_s", timeout_s, exclusive_minimum=0, maximum=300)
+        self._idle()
+        self.check()
+
+    def _idle(self) -> None:
         self.pushes = 0
         self.failures = 0
         self.last_error: str | None = None
@@ -231,7 +186,14 @@ class PrometheusPushExporter(Exporter):
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.check()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable for ddp_spawn: the settings travel; a thread or figures never do.
+        return {"gateway_url": self.gateway_url, "job": self.job, "timeout_s": self.timeout_s}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._idle()
 
     def check(self) -> None:
         client(type(self).__name__)

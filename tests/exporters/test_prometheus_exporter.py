@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -234,3 +235,25 @@ def test_push_to_a_gateway_that_is_down_warns_once_and_the_run_goes_on(no_thread
     assert "Connection refused" in exporter.last_error
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and f"127.0.0.1:{port}" in warnings[0].getMessage()
+
+
+def test_exporters_pickle_for_ddp_spawn_with_settings_only(no_thread_leak):
+    exporter = PrometheusExporter(port=0, addr="127.0.0.1")
+    exporter.start(LABELS)  # even a running one travels as its settings only
+    exporter.update(figures())
+    copy = pickle.loads(pickle.dumps(exporter))
+    exporter.stop()
+    assert (copy.port, copy.addr, copy.url) == (0, "127.0.0.1", None)
+    copy.start(RunLabels("spawned", "node-a", 1, 1))
+    try:
+        assert scrape(copy.url) == {}  # no figures carried over
+        copy.update(figures())
+        assert {s[1]["run_id"] for s in scrape(copy.url)["lightning_green_steps"]} == {"spawned"}
+    finally:
+        copy.stop()
+    push = pickle.loads(pickle.dumps(PrometheusPushExporter("http://gw:9091/", job="j", timeout_s=2)))
+    assert (push.gateway_url, push.job, push.timeout_s, push.pushes) == ("http://gw:9091", "j", 2, 0)
+    push.start(LABELS)
+    assert "lightning-green-prometheus-push" in [t.name for t in threading.enumerate()]
+    push.stop()  # no figures yet: nothing to push
+    assert (push.pushes, push.failures) == (0, 0)
