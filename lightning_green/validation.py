@@ -80,3 +80,13 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def check_str(name: str, value: Any) -> str:
+    """Return ``value`` if it is a non-empty str, else raise ValueError naming it.
+
+    Example: ``check_str("job", "")`` raises ``ValueError: job must be a non-empty string, got ''``.
+    """
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError(f"{name} must be a non-empty string, got {value!r}")
