@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import posixpath
 import uuid
 from pathlib import Path
 from typing import Any
@@ -75,15 +76,15 @@ def missing_package(url: str) -> tuple[str, str] | None:
 
 def _filesystem(url: str, name: str = "path") -> tuple[Any, str]:
     """(fsspec filesystem, path inside it) for a remote URL; a clear error when it cannot be had."""
-    from fsspec.core import url_to_fs
-    from lightning.fabric.utilities.cloud_io import get_filesystem
-
     missing = missing_package(url)
     if missing is not None:
         raise ValueError(
             f"{name}={url!r} needs the fsspec filesystem for {missing[0]}://, which is not installed: "
             f"pip install {missing[1]}"
         )
+    from fsspec.core import url_to_fs
+    from lightning.fabric.utilities.cloud_io import get_filesystem  # imports torch: only for URLs
+
     try:
         fs = get_filesystem(url)
     except (ImportError, ValueError) as err:  # "Protocol not known: foo", a broken install
@@ -173,8 +174,8 @@ def write_bytes(path_or_url: str | os.PathLike, data: bytes) -> Path | str:
     fs, path = _filesystem(url)
     try:
         fs.pipe_file(path, data)
-    except FileNotFoundError:  # filesystems with real folders (memory, sftp, ...)
-        fs.makedirs(fs._parent(path), exist_ok=True)
+    except FileNotFoundError:  # a missing bucket, or a filesystem with real folders (sftp, hdfs, ...)
+        fs.makedirs(posixpath.dirname(path.rstrip("/")), exist_ok=True)
         fs.pipe_file(path, data)
     return url
 

@@ -213,6 +213,12 @@ def test_s3_footprint_emissions_land_as_objects(s3):
         files.read_bytes("s3://lg-runs/run-2/nothing.json")
 
 
+def test_s3_write_into_a_missing_bucket_creates_it(s3):
+    assert files.write_text("s3://lg-new-bucket/run/x.json", "{}") == "s3://lg-new-bucket/run/x.json"
+    body = boto3_client(s3).get_object(Bucket="lg-new-bucket", Key="run/x.json")["Body"].read()
+    assert body == b"{}"
+
+
 def test_s3_object_in_place_of_the_folder_is_refused(s3):
     client = boto3_client(s3)
     client.create_bucket(Bucket="lg-runs")
