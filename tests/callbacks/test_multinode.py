@@ -10,16 +10,14 @@ Sensors of known power (tests/scripts/multinode_fit.py): 100 W per rank (scope "
 from __future__ import annotations
 
 import json
-import os
-import random
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.nodes import (
+    clean_env, free_port, on_node, require_uts_namespaces, run_all, slurm_env, slurm_job_for_port,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "scripts" / "multinode_fit.py"
@@ -33,62 +31,10 @@ REL = 0.03
 
 pytestmark = [pytest.mark.ddp, pytest.mark.slow, pytest.mark.timeout(240)]
 
-_LAUNCH_VARS = ("LOCAL_RANK", "RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "NODE_RANK", "MASTER_ADDR",
-                "MASTER_PORT", "CUDA_VISIBLE_DEVICES")
-
 
 @pytest.fixture(scope="module")
 def uts_namespaces() -> None:
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare(1) is not installed: no per-node hostnames")
-    proc = subprocess.run(["unshare", "--uts", "sh", "-c", "hostname lg-probe && hostname"],
-                          capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0 or proc.stdout.strip() != "lg-probe":
-        pytest.skip(f"UTS namespaces refused here (unshare --uts needs root or user namespaces): "
-                    f"{proc.stderr.strip() or proc.stdout.strip()}")
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "TORCHELASTIC_", "PET_")) and k not in _LAUNCH_VARS}
-    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", **extra)
-    return env
-
-
-def _free_port(low: int = 20000, high: int = 30000) -> int:
-    for _ in range(200):
-        port = random.randint(low, high)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {low}-{high}")
-
-
-def _on_node(hostname: str, argv: list[str]) -> list[str]:
-    """argv run inside a new UTS namespace whose hostname is ``hostname``."""
-    return ["unshare", "--uts", "sh", "-c", f'hostname {hostname} && exec "$@"', "sh", *argv]
-
-
-def _run_all(commands: list[tuple[list[str], dict[str, str]]], cwd: Path, timeout_s: float = 200) -> list[str]:
-    """Start every command (each in its own session), wait for all; the combined output of failures."""
-    procs = [subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True) for argv, env in commands]
-    outputs, failed = [], []
-    try:
-        for proc in procs:
-            out, _ = proc.communicate(timeout=timeout_s)
-            outputs.append(out)
-            if proc.returncode != 0:
-                failed.append(f"exit {proc.returncode}:\n{out[-4000:]}")
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)  # the session this test started for it
-                proc.wait()
-    return failed
+    require_uts_namespaces()
 
 
 def _check_footprint(out: Path, environment: str) -> None:
@@ -130,39 +76,29 @@ def _check_footprint(out: Path, environment: str) -> None:
 def test_torchrun_two_nodes_two_hostnames(tmp_path, uts_namespaces):
     out = tmp_path / "out"
     out.mkdir()
-    port = _free_port()
+    port = free_port()
     commands = []
     for node_rank, host in enumerate(HOSTS):
         torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node_rank),
                     "--nproc-per-node", str(NPROC), "--master-addr", "127.0.0.1", "--master-port", str(port),
                     str(SCRIPT), str(out)]
-        commands.append((_on_node(host, torchrun), _env()))
-    failed = _run_all(commands, tmp_path)
+        commands.append((on_node(host, torchrun), clean_env(ROOT)))
+    failed = run_all(commands, tmp_path)
     assert not failed, "\n\n".join(failed)
     _check_footprint(out, "TorchElasticEnvironment")
 
 
 def test_slurm_tasks_two_nodes_two_hostnames(tmp_path, uts_namespaces):
-    """One process per task with the variables srun sets (``srun --nodes 2 --ntasks-per-node 2``).
-
-    MASTER_ADDR is set because the namespaces' hostnames resolve nowhere (on a cluster Lightning
-    takes the first host of SLURM_NODELIST); the port comes from SLURM_JOB_ID as on a cluster.
-    """
+    """One process per task with the variables srun sets (``srun --nodes 2 --ntasks-per-node 2``)."""
     out = tmp_path / "out"
     out.mkdir()
-    port = _free_port(15000, 24999)
-    job_id = f"7{port - 15000:04d}"  # Lightning's SLURMEnvironment: port = last 4 digits + 15000
+    job_id = slurm_job_for_port(free_port(15000, 24999))
     commands = []
     for node_id, host in enumerate(HOSTS):
         for local_id in range(NPROC):
-            env = _env(
-                SLURM_JOB_ID=job_id, SLURM_JOB_NAME="multinode_fit", SLURM_NNODES="2", SLURM_JOB_NUM_NODES="2",
-                SLURM_NODELIST="node-[a-b]", SLURM_JOB_NODELIST="node-[a-b]", SLURM_NTASKS="4",
-                SLURM_NTASKS_PER_NODE=str(NPROC), SLURM_TASKS_PER_NODE=f"{NPROC}(x2)",
-                SLURM_PROCID=str(node_id * NPROC + local_id), SLURM_LOCALID=str(local_id), SLURM_NODEID=str(node_id),
-                SLURMD_NODENAME=host, SLURM_CPUS_PER_TASK="1", MASTER_ADDR="127.0.0.1",
-            )
-            commands.append((_on_node(host, [sys.executable, str(SCRIPT), str(out)]), env))
-    failed = _run_all(commands, tmp_path)
+            env = slurm_env(ROOT, job_id=job_id, hosts=HOSTS, tasks_per_node=NPROC, node_id=node_id,
+                            local_id=local_id, job_name="multinode_fit")
+            commands.append((on_node(host, [sys.executable, str(SCRIPT), str(out)]), env))
+    failed = run_all(commands, tmp_path)
     assert not failed, "\n\n".join(failed)
     _check_footprint(out, "SLURMEnvironment")
