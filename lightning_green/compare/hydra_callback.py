@@ -12,8 +12,12 @@ holds ``comparison.csv``, ``comparison.md`` and the plots of
 :mod:`lightning_green.compare.plots`. Between jobs it waits ``energy.cooldown_s`` seconds (read
 from each job's config; 0 or missing = no wait), because a GPU that is still hot from the
 previous job draws more power for the same work. Time already spent between jobs counts
-toward the cooldown. Processes other than rank 0 of a DDP launch (Lightning re-runs the
-script for rank 1, which re-enters Hydra) neither wait nor write.
+toward the cooldown. The cooldown applies to Hydra's sequential (basic) launcher only: with a
+launcher that runs jobs in parallel (``hydra/launcher=submitit_local``, ``submitit_slurm``,
+joblib, ...) there is no "previous job" to cool down from, so it is skipped with one warning at
+the start of the sweep (the comparison flags jobs that overlapped on one host). Processes other
+than rank 0 of a DDP launch (Lightning re-runs the script for rank 1, which re-enters Hydra)
+neither wait nor write.
 """
 
 from __future__ import annotations
@@ -32,10 +36,23 @@ from lightning_green.validation import check_choice, check_number
 log = logging.getLogger(__name__)
 
 COOLDOWN_KEY = "energy.cooldown_s"
+#: Hydra's default launcher: jobs one after the other in this process.
+SEQUENTIAL_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
 def _is_rank_zero() -> bool:
     return all(os.environ.get(k, "0") in ("", "0") for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def launcher_target(config: DictConfig) -> str | None:
+    """``hydra.launcher._target_`` of a config, or None when the config does not say."""
+    target = OmegaConf.select(config, "hydra.launcher._target_", default=None)
+    return None if target is None else str(target)
+
+
+def is_sequential_launcher(config: DictConfig) -> bool:
+    """Whether the sweep's jobs run one after the other (Hydra's basic launcher, or unknown)."""
+    return launcher_target(config) in (None, SEQUENTIAL_LAUNCHER)
 
 
 def _is_multirun(config: DictConfig) -> bool:
@@ -85,6 +102,18 @@ class CompareCallback(Callback):
         self.cooldown_s = check_number("cooldown_s", cooldown_s, minimum=0.0, optional=True)
         self._last_job_end: float | None = None
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not _is_rank_zero() or is_sequential_launcher(config):
+            return
+        try:
+            cooldown_s = self.cooldown_for(config)
+        except ValueError:
+            return  # reported by the job, which checks energy.* before training
+        if cooldown_s > 0:
+            log.warning("lightning-green: %s=%g is ignored: it applies to Hydra's sequential launcher only, and "
+                        "%s runs the jobs in parallel (the comparison flags jobs that overlapped on one host)",
+                        COOLDOWN_KEY, cooldown_s, launcher_target(config))
+
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._cool_down(config)
 
@@ -102,7 +131,7 @@ class CompareCallback(Callback):
         return float(check_number(COOLDOWN_KEY, value, minimum=0.0, optional=True) or 0.0)
 
     def _cool_down(self, config: DictConfig) -> None:
-        if not _is_multirun(config) or not _is_rank_zero():
+        if not _is_multirun(config) or not _is_rank_zero() or not is_sequential_launcher(config):
             return
         if int(OmegaConf.select(config, "hydra.job.num", default=0) or 0) == 0:
             return  # nothing ran before the first job
@@ -134,3 +163,15 @@ class CompareCallback(Callback):
             return
         if comparison is not None:
             log.info("lightning-green: compared %d runs: %s", len(comparison.runs), out_dir / MD_NAME)
+            if comparison.metric:
+                goal = "highest" if comparison.maximize else "lowest"
+                front = ", ".join(f"{r.name} ({comparison.metric} {r.metric(comparison.metric):.4g}, "
+                                  f"{_cost_text(r, comparison.by)})" for r in comparison.pareto) or "none"
+                log.info("lightning-green: Pareto front (least %s, %s %s): %s", comparison.by, goal,
+                         comparison.metric, front)
+
+
+def _cost_text(run: Any, by: str) -> str:
+    if by == "energy":
+        return f"{run.report.energy_kwh * 3.6e6:.4g} J"
+    return f"{run.report.emissions_kg * 1e3:.4g} g CO2e"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lightning_green import carbon
-from lightning_green.outputs.atomic import atomic_write_bytes
+from lightning_green.outputs import files
 
 if TYPE_CHECKING:
     from lightning_green.outputs.footprint import FootprintReport
@@ -124,28 +124,36 @@ def emissions_row(report: FootprintReport) -> dict[str, Any]:
     }
 
 
-def _backup_path(path: Path) -> Path:
+def _backup_path(path: str) -> str:
     # codecarbon's naming (core/util.py backup): emissions.csv.bak, emissions.csv_0.bak, ...
-    candidate, idx = path.with_name(f"{path.name}.bak"), 0
-    while candidate.exists():
-        candidate, idx = path.with_name(f"{path.name}_{idx}.bak"), idx + 1
+    candidate, idx = f"{path}.bak", 0
+    while files.exists(candidate):
+        candidate, idx = f"{path}_{idx}.bak", idx + 1
     return candidate
 
 
-def append_emissions_csv(report: FootprintReport, out_dir: str | os.PathLike) -> Path:
+def _read_old(path: str) -> bytes:
+    try:
+        return files.read_bytes(path)
+    except FileNotFoundError:
+        return b""
+
+
+def append_emissions_csv(report: FootprintReport, out_dir: str | os.PathLike) -> Path | str:
     """Append ``report``'s row to ``out_dir/emissions.csv`` (created with a header if new).
 
     Like codecarbon: an existing file whose header has the same set of columns gets the row
     in its own column order; a file with another header is first saved as
     ``emissions.csv.bak`` (``emissions.csv_0.bak``, ...) and a new file is started. The
     file is rewritten atomically (old content + new row), so a crash leaves the old file;
-    two processes appending to one file at the same moment may lose a row.
+    two processes appending to one file at the same moment may lose a row. ``out_dir`` may
+    be an fsspec URL (``s3://bucket/run``): the object is read and put again whole.
 
     Returns:
-        The path of emissions.csv.
+        The path of emissions.csv (its URL for a remote ``out_dir``).
     """
-    path = Path(out_dir) / EMISSIONS_FILENAME
-    old = path.read_bytes() if path.is_file() else b""
+    path = files.join(out_dir, EMISSIONS_FILENAME)
+    old = _read_old(path)
     header = list(EMISSIONS_CSV_COLUMNS)
     if old.strip():
         first_line = old.decode("utf-8", errors="replace").splitlines()[0]
@@ -153,7 +161,7 @@ def append_emissions_csv(report: FootprintReport, out_dir: str | os.PathLike) ->
         if sorted(existing) == sorted(header):
             header = existing
         else:
-            atomic_write_bytes(_backup_path(path), old)
+            files.write_bytes(_backup_path(path), old)
             old = b""
     elif old:
         old = b""  # whitespace only: codecarbon treats an empty file as new
@@ -165,4 +173,4 @@ def append_emissions_csv(report: FootprintReport, out_dir: str | os.PathLike) ->
     writer.writerow([row[c] for c in header])
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    return atomic_write_bytes(path, old + buf.getvalue().encode("utf-8"))
+    return files.write_bytes(path, old + buf.getvalue().encode("utf-8"))

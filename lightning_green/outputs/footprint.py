@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_green import carbon
+from lightning_green.outputs import files
 from lightning_green.outputs.atomic import atomic_write_text
 from lightning_green.outputs.emissions_csv import (
     EMISSIONS_CSV_COLUMNS,
@@ -240,29 +241,30 @@ def _checked(f: dataclasses.Field, value: Any) -> Any:
     raise ReportError(f"footprint field {f.name!r} must be {declared}, got {value!r}")
 
 
-def write_footprint(report: FootprintReport, out_dir: str | os.PathLike) -> Path:
-    """Write ``report`` to ``out_dir/footprint.json`` atomically; returns the path.
+def write_footprint(report: FootprintReport, out_dir: str | os.PathLike) -> Path | str:
+    """Write ``report`` to ``out_dir/footprint.json`` atomically; returns the path (the URL
+    when ``out_dir`` is an fsspec URL such as ``s3://bucket/run``: one object put).
 
     Raises:
         TypeError, ValueError: A field holds something JSON cannot encode; the old file, if
             any, is left as it was.
     """
     text = json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
-    return atomic_write_text(Path(out_dir) / FOOTPRINT_FILENAME, text)
+    return files.write_text(files.join(out_dir, FOOTPRINT_FILENAME), text)
 
 
 def read_footprint(path: str | os.PathLike) -> FootprintReport:
-    """Read a ``footprint.json`` (or the one inside a folder) back into a report.
+    """Read a ``footprint.json`` (or the one inside a folder; local or an fsspec URL) back into a report.
 
     Raises:
         ReportError: The file cannot be read, is not JSON, has no ``schema`` or another
             schema than :data:`SCHEMA`, or a field of the wrong type. The message names the file.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / FOOTPRINT_FILENAME
+    path = path if files.is_remote(path) else Path(path)
+    if files.is_dir(path):
+        path = files.join(path, FOOTPRINT_FILENAME) if files.is_remote(path) else path / FOOTPRINT_FILENAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(files.read_bytes(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path}: cannot read footprint: {exc}") from exc
     except json.JSONDecodeError as exc:

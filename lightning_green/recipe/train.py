@@ -245,8 +245,11 @@ def child_argv(argv: list[str], environ: Any = os.environ) -> list[str] | None:
             "hydra/job_logging=none", "hydra/hydra_logging=none"]
 
 
-def _task(cfg: DictConfig) -> None:
-    train(cfg)
+def _task(cfg: DictConfig) -> tuple[float, float]:
+    """The Hydra task: ``(validation metric, energy)``, the objectives of a search (recipe/search.py)."""
+    from lightning_green.recipe.search import objectives
+
+    return objectives(cfg, *train(cfg))
 
 
 def main() -> None:

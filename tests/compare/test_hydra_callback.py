@@ -23,8 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 OUTPUTS = ("comparison.csv", "comparison.md", "energy_by_component.png", "pareto_energy.png", "power_over_time.png")
 
 
-def _config(sweep_dir=None, *, mode=RunMode.MULTIRUN, num=0, cooldown_s=None):
+def _config(sweep_dir=None, *, mode=RunMode.MULTIRUN, num=0, cooldown_s=None, launcher=None):
     cfg = {"hydra": {"mode": mode, "sweep": {"dir": str(sweep_dir)}, "job": {"num": num}}, "energy": {}}
+    if launcher is not None:
+        cfg["hydra"]["launcher"] = {"_target_": launcher}
     if cooldown_s is not None:
         cfg["energy"]["cooldown_s"] = cooldown_s
     return OmegaConf.create(cfg)
@@ -87,6 +89,43 @@ def test_cooldown_between_jobs_only(sleeps):
     assert len(sleeps) == 1
     CompareCallback(cooldown_s=2.0).on_job_start(_config(num=1, cooldown_s=9.0))  # constructor wins
     assert sleeps[-1] == 2.0
+
+
+SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+
+
+def test_cooldown_applies_to_the_sequential_launcher_only(sleeps, caplog):
+    """Parallel launchers (submitit, joblib) have no previous job to cool down from: no wait, one warning."""
+    parallel = CompareCallback()
+    parallel.on_multirun_start(_config(cooldown_s=5.0, launcher=SUBMITIT_LOCAL))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"lightning-green: energy.cooldown_s=5 is ignored: it applies to Hydra's sequential launcher "
+                        f"only, and {SUBMITIT_LOCAL} runs the jobs in parallel (the comparison flags jobs that "
+                        f"overlapped on one host)"]
+    parallel.on_job_start(_config(num=1, cooldown_s=5.0, launcher=SUBMITIT_LOCAL))
+    assert sleeps == []
+    caplog.clear()
+    sequential = CompareCallback()
+    sequential.on_multirun_start(_config(cooldown_s=5.0, launcher=hydra_callback.SEQUENTIAL_LAUNCHER))
+    CompareCallback().on_multirun_start(_config(cooldown_s=0.0, launcher=SUBMITIT_LOCAL))  # nothing to ignore
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+    sequential.on_job_start(_config(num=1, cooldown_s=5.0, launcher=hydra_callback.SEQUENTIAL_LAUNCHER))
+    assert sleeps == [5.0]
+
+
+def test_multirun_end_logs_the_pareto_front(tmp_path, caplog):
+    from lightning_green.compare.plots import compare, load_runs
+
+    caplog.set_level("INFO", logger=hydra_callback.__name__)
+    sweep = write_sweep(tmp_path / "sweep")
+    CompareCallback(plots=False).on_multirun_end(_config(sweep))
+    expected = compare(load_runs([str(sweep)]))
+    assert expected.pareto  # the fixture has a front
+    lines = [r.getMessage() for r in caplog.records if "Pareto front" in r.getMessage()]
+    assert len(lines) == 1
+    names = [part.split(" (")[0] for part in lines[0].split(": ", 2)[-1].split("), ")]
+    assert lines[0].startswith("lightning-green: Pareto front (least energy, highest val/acc): ")
+    assert names == [r.name for r in expected.pareto]
 
 
 def test_cooldown_counts_time_already_waited(sleeps, monkeypatch):
