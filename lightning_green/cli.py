@@ -33,7 +33,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _compare(argv: Sequence[str]) -> int:
-    from lightning_green.compare.plots import main as compare_main
+    from lightning_green.compare.cli import main as compare_main
 
     return compare_main(list(argv))
 

@@ -1,166 +1,246 @@
-"""Compare runs: a table (CSV + Markdown), plots (PNG) and the ``lightning-green compare`` verb.
+"""The comparison's plots: energy by component, Pareto front, power over time (and, in
+:mod:`lightning_green.compare.plots_serving`, the serving plots).
 
-The loading, deltas, Pareto front and fairness flags are in
-:mod:`lightning_green.compare.runs` (re-exported here); this module writes files and is the
-only home of matplotlib, imported lazily inside the plotting functions and drawn with the
-Agg canvas (no pyplot, no display, no global backend switch).
+The only home of matplotlib, imported lazily inside the functions and drawn on the Agg canvas
+(no pyplot, no display, no global backend switch). Every plot is written at ``dpi`` (150 by
+default) as PNG, or as SVG (text kept as text) with ``fmt="svg"``. Runs are labelled by their
+short names on the axes; a key under the plot spells out each run's overrides, wrapped, so
+long override names never squeeze the axes. Error bars are the low-high bands of
+:mod:`lightning_green.compare.uncertainty`.
 
 Example::
 
-    from lightning_green.compare.plots import compare, load_runs, write_plots, write_table
+    from lightning_green.compare import compare, load_runs, write_plots
 
-    comparison = compare(load_runs(["multirun/2025-01-01/12-00-00"]), metric="val/acc")
-    csv_path, md_path = write_table(comparison, "out", plots=write_plots(comparison, "out"))
-
-Or from a shell: ``lightning-green compare multirun/2025-01-01/12-00-00 --by emissions``.
+    write_plots(compare(load_runs(["multirun/2025-01-01/12-00-00"])), "out", fmt="svg")
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning_green.compare.table import CSV_NAME, MD_NAME, emissions_unit, energy_unit, write_table
-from lightning_green.compare.runs import (
-    BYS,
-    METRIC_MODES,
-    Comparison,
-    Run,
-    choose_baseline,
-    choose_metric,
-    compare,
-    load_runs,
-    metric_maximized,
-    pareto_front,
-)
-from lightning_green.compare.fairness import Flag, fairness_flags
+from lightning_green.compare.runs import Comparison, Run
+from lightning_green.compare.table import emissions_unit, energy_unit
+from lightning_green.validation import check_choice, check_number
 
-__all__ = [
-    "Comparison", "Flag", "Run", "choose_baseline", "choose_metric", "compare", "fairness_flags",
-    "load_runs", "main", "metric_maximized", "pareto_front", "plot_energy_by_component",
-    "plot_pareto", "plot_power_over_time", "read_power_series", "write_plots", "write_table",
-]
+__all__ = ["DEFAULT_DPI", "FORMATS", "plot_energy_by_component", "plot_pareto", "plot_power_over_time",
+           "read_power_series", "write_plots"]
 
-COMPONENTS_PNG, POWER_PNG = "energy_by_component.png", "power_over_time.png"
+COMPONENTS_NAME, POWER_NAME = "energy_by_component", "power_over_time"
+FORMATS = ("png", "svg")
+DEFAULT_DPI = 150
 _MAX_POINTS = 600  # per run in the power plot; longer runs are averaged in time bins
+_KEY_FONT = 7.5
+_SHORT = 14  # longer run names are shown as #1, #2 ... with the key spelling them out
 
 
-def pareto_png_name(by: str) -> str:
-    return f"pareto_{by}.png"
+def pareto_name(by: str) -> str:
+    return f"pareto_{by}"
 
 
-def _figure(width_in: float, height_in: float) -> Any:
+def new_figure(width_in: float, height_in: float, dpi: int, key: Sequence[str] = ()) -> tuple[Any, Any]:
+    """(figure, main axes); with ``key`` lines, a text panel under the axes holding them."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width_in, height_in), dpi=80, layout="constrained")
+    chars = int((width_in - 0.5) * 72 / (_KEY_FONT * 0.66))  # monospace: 0.60-0.63 em per character as drawn
+    lines = [w for line in key for w in textwrap.wrap(line, chars, subsequent_indent="    ")]
+    key_h = 0.17 * len(lines) + 0.25 if lines else 0.0
+    fig = Figure(figsize=(width_in, height_in + key_h), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    return fig
+    if not lines:
+        return fig, fig.add_subplot()
+    grid = fig.add_gridspec(2, 1, height_ratios=[height_in, key_h])
+    ax, key_ax = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+    key_ax.axis("off")
+    from matplotlib.transforms import blended_transform_factory
+
+    where = blended_transform_factory(fig.transFigure, key_ax.transAxes)  # x from the figure's edge
+    key_ax.text(0.2 / width_in, 1.0, "\n".join(lines), va="top", ha="left", fontsize=_KEY_FONT,
+                family="monospace", transform=where)
+    return fig, ax
 
 
-def _save(fig: Any, path: Path) -> Path:
+def title(ax: Any, text: str, width_in: float, size: float = 10.0) -> None:
+    """A title wrapped to the axes' width, so it is never cut off."""
+    ax.set_title(textwrap.fill(text, int(width_in * 72 / (size * 0.55))), fontsize=size)
+
+
+def save(fig: Any, path: Path, fmt: str) -> Path:
+    """Write ``fig`` as ``path`` with the suffix of ``fmt``, atomically; SVG keeps text as text."""
+    from matplotlib import rc_context
+
     from lightning_green.outputs.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return atomic_write_bytes(path, buffer.getvalue())
+    with rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buffer, format=fmt, dpi=fig.dpi, metadata={"Software": "lightning-green"} if fmt == "png" else None)
+    return atomic_write_bytes(Path(path).with_suffix(f".{fmt}"), buffer.getvalue())
 
 
-def _short_label(run: Run, comparison: Comparison) -> str:
-    """``"2: bf16, heads"``: the job and the values of the distinguishing overrides."""
-    values = [run.overrides[k] for k in comparison.override_keys if k in run.overrides]
-    return f"{run.name}: {', '.join(values)}" if values else run.name
+def short_name(c: Comparison, run: Run) -> str:
+    """The run's name on a plot: its folder name when every name is short, else ``#1``, ``#2``..."""
+    if all(len(r.name) <= _SHORT for r in c.runs):
+        return run.name
+    return f"#{c.runs.index(run) + 1}"
 
 
-def _label(run: Run, comparison: Comparison) -> str:
-    parts = [f"{k}={run.overrides[k]}" for k in comparison.override_keys if k in run.overrides]
-    text = "\n".join(parts) or run.name
-    return text + ("\n(baseline)" if run is comparison.baseline else "")
+def run_key(c: Comparison, runs: Sequence[Run] | None = None) -> list[str]:
+    """``"2: precision=bf16, pruning=heads"`` per run: the key under a plot; empty when the
+    plot's names say everything (short names, no overrides)."""
+    runs = list(runs or c.runs)
+    renamed = any(short_name(c, r) != r.name for r in runs)
+    if not c.override_keys and not renamed:
+        return []
+    lines = []
+    for r in runs:
+        name = f"{short_name(c, r)} = {r.name}" if renamed else r.name
+        values = ", ".join(f"{k}={c.shown(k, r)}" for k in c.override_keys if k in r.overrides)
+        lines.append(name + (f": {values}" if values else "") + (" (baseline)" if r is c.baseline else ""))
+    return lines
 
 
-def _colors(n: int) -> list[Any]:
+def tick_label(c: Comparison, run: Run) -> str:
+    """The run's short name, with its override values under it when they are short."""
+    values = [c.shown(k, run) for k in c.override_keys if k in run.overrides]
+    short = values and all(len(v) <= 12 for v in values) and len(values) <= 3
+    return short_name(c, run) + ("\n" + "\n".join(values) if short else "") + ("\n(baseline)" if run is c.baseline else "")
+
+
+def legend_columns(labels: Sequence[str], width_in: float, size: float = 8.0) -> int:
+    """As many legend columns as fit in ``width_in`` for these labels."""
+    chars = (width_in - 0.5) * 72 / (size * 0.6)
+    return max(1, min(len(labels), int(chars // (max(map(len, labels), default=1) + 6))))
+
+
+def colors(n: int) -> list[Any]:
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
     return [cmap(i % 10) for i in range(n)]
 
 
-def plot_energy_by_component(comparison: Comparison, path: str | os.PathLike) -> Path:
-    """Stacked bars: energy per run by component; estimated parts hatched and paler."""
+def plot_energy_by_component(c: Comparison, path: str | os.PathLike, *, dpi: int = DEFAULT_DPI, fmt: str = "png") -> Path:
+    """Stacked bars: energy per run by component; estimated parts hatched and paler; error bars
+    on each component that has a band (the footprint's, else from the sensors' uncertainty)."""
+    return save(figure_energy_by_component(c, dpi), Path(path), fmt)
+
+
+def figure_energy_by_component(c: Comparison, dpi: int = DEFAULT_DPI) -> Any:
+    """The figure of :func:`plot_energy_by_component`."""
     from matplotlib.patches import Patch
 
-    runs, comps = comparison.runs, comparison.components or ["total"]
+    runs, comps = c.runs, c.components or ["total"]
     unit, factor = energy_unit([r.report.energy_kwh for r in runs])
-    fig = _figure(max(6.0, 1.1 * len(runs) + 2.5), 4.8)
-    ax = fig.add_subplot()
-    colors = dict(zip(comps, _colors(len(comps))))
+    width = max(6.5, 0.9 * len(runs) + 3.0)
+    fig, ax = new_figure(width, 4.6, dpi, run_key(c))
+    palette = dict(zip(comps, colors(len(comps))))
     bottoms = [0.0] * len(runs)
+    has_bars = False
     for comp in comps:
         for i, run in enumerate(runs):
             by_comp = run.energy_kwh_by_component() or {"total": run.report.energy_kwh or 0.0}
             value = by_comp.get(comp, 0.0) * factor
-            estimated = comparison.measured.get(run.name, {}).get(comp) == "estimated"
-            ax.bar(i, value, bottom=bottoms[i], color=colors[comp], alpha=0.5 if estimated else 1.0,
+            estimated = c.measured.get(run.name, {}).get(comp) == "estimated"
+            ax.bar(i, value, bottom=bottoms[i], color=palette[comp], alpha=0.5 if estimated else 1.0,
                    hatch="//" if estimated else None, edgecolor="black", linewidth=0.6)
+            band = c.bands[run.name].components.get(comp)
+            if band and value:
+                top = bottoms[i] + value
+                ax.errorbar(i, top, yerr=[[top - (bottoms[i] + band[0] * factor)], [(bottoms[i] + band[1] * factor) - top]],
+                            fmt="none", ecolor="black", elinewidth=1.0, capsize=4)
+                has_bars = True
             bottoms[i] += value
     for i, run in enumerate(runs):
         if run.report.status != "completed":
             ax.annotate(run.report.status, (i, bottoms[i]), ha="center", va="bottom", fontsize=8, color="red")
-    ax.set_xticks(range(len(runs)), [_label(r, comparison) for r in runs], fontsize=8)
+    ax.set_xticks(range(len(runs)), [tick_label(c, r) for r in runs], fontsize=8)
     ax.set_ylabel(f"energy ({unit}, before PUE)")
-    ax.set_title("Energy per run by component")
-    handles = [Patch(facecolor=colors[c], edgecolor="black", label=c) for c in comps]
-    handles.append(Patch(facecolor="white", edgecolor="black", hatch="//", label="estimated (hatched)"))
-    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    title(ax, "Energy per run by component", width)
+    handles = [Patch(facecolor=palette[comp], edgecolor="black", label=comp) for comp in comps]
+    handles.append(Patch(facecolor="white", edgecolor="black", hatch="//", label="estimated"))
+    if has_bars:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="black", marker="_", markersize=10, linestyle="-", label="uncertainty band"))
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, Path(path))
+    ax.margins(y=0.12)
+    return fig
 
 
-def plot_pareto(comparison: Comparison, path: str | os.PathLike) -> Path | None:
-    """Energy (or emissions) against the validation metric, Pareto front joined and marked.
+def _cost(c: Comparison, run_row: dict[str, Any]) -> float | None:
+    return run_row.get(c.cost_figure)
 
-    Returns None (nothing written) when no run has the metric.
-    """
-    c = comparison
-    key = "energy_kwh" if c.by == "energy" else "emissions_kg"
-    unit, factor = (energy_unit if c.by == "energy" else emissions_unit)([getattr(r.report, key) for r in c.runs])
-    points = [(r, getattr(r.report, key), r.metric(c.metric)) for r in c.runs]
+
+def plot_pareto(c: Comparison, path: str | os.PathLike, *, dpi: int = DEFAULT_DPI, fmt: str = "png") -> Path | None:
+    """Energy (or emissions; per sample when runs did different work) against the metric, the
+    Pareto front joined. With repeats: each configuration's mean with std error bars (its runs
+    faint behind); else each run with its uncertainty band. None when no run has the metric."""
+    fig = figure_pareto(c, dpi)
+    return None if fig is None else save(fig, Path(path), fmt)
+
+
+def figure_pareto(c: Comparison, dpi: int = DEFAULT_DPI) -> Any:
+    """The figure of :func:`plot_pareto`, or None."""
+    cost = c.cost_figure
+    rows = {r["run"]: r for r in c.rows}
+    unit, factor = {"energy_kwh": energy_unit([r["energy_kwh"] for r in c.rows]),
+                    "emissions_kg": emissions_unit([r["emissions_kg"] for r in c.rows]),
+                    "energy_per_sample_j": ("J/sample", 1.0), "emissions_per_sample_g": ("g/sample", 1.0)}[cost]
+    points = [(r, _cost(c, rows[r.name]), r.metric(c.metric)) for r in c.runs]
     points = [(r, x * factor, y) for r, x, y in points if isinstance(x, (int, float)) and y is not None]
     if not points:
         return None
-    fig = _figure(7.0, 4.8)
-    ax = fig.add_subplot()
-    front = sorted(((x, y) for r, x, y in points if r in c.pareto))
-    if front:
+    width = 7.5
+    key = [f"{g.name}: " + (", ".join(f"{k}={c.display.get(k, {}).get(v, v)}" for k, v in g.config.items()) or "all runs")
+           + f" ({g.n} run{'s' if g.n != 1 else ''}: {' '.join(r.name for r in g.runs)})" for g in c.groups] or run_key(c)
+    fig, ax = new_figure(width, 4.8, dpi, key)
+    if c.groups:
+        scored = [g for g in c.groups if cost in g.stats and c.metric in g.stats]
+        ax.scatter([p[1] for p in points], [p[2] for p in points], s=18, color="grey", alpha=0.45, label="single runs")
+        front = sorted((g.stats[cost].mean * factor, g.stats[c.metric].mean) for g in scored if g.pareto)
+        for g in scored:
+            sx, sy = g.stats[cost], g.stats[c.metric]
+            ax.errorbar(sx.mean * factor, sy.mean, xerr=(sx.std or 0) * factor, yerr=sy.std or 0, fmt="*" if g.pareto else "o",
+                        markersize=13 if g.pareto else 7, color="tab:red" if g.pareto else "tab:blue",
+                        mec="black", ecolor="black", elinewidth=0.8, capsize=3, zorder=3)
+            ax.annotate(g.name + (" (baseline)" if c.baseline in g.runs else ""), (sx.mean * factor, sy.mean),
+                        textcoords="offset points", xytext=(8, 6), fontsize=8)
+        what = "configuration mean ± std over repeats"
+    else:
+        front = sorted((x, y) for r, x, y in points if r in c.pareto)
+        for r, x, y in points:
+            band = c.bands[r.name].energy_kwh if cost == "energy_kwh" else c.bands[r.name].emissions_kg if cost == "emissions_kg" else None
+            xerr = [[x - band[0] * factor], [band[1] * factor - x]] if band else None
+            style = (dict(fmt="*", markersize=14, color="tab:red") if r in c.pareto else
+                     dict(fmt="X", markersize=8, color="grey") if r.report.status != "completed" else
+                     dict(fmt="o", markersize=8, color="tab:blue"))
+            ax.errorbar(x, y, xerr=xerr, mec="black", ecolor="black", elinewidth=0.8, capsize=3, zorder=3, **style)
+            ax.annotate(short_name(c, r) + (" (baseline)" if r is c.baseline else ""), (x, y), textcoords="offset points",
+                        xytext=(8, 6), fontsize=8)
+        what = "runs with their uncertainty band" if any(c.bands[r.name].energy_kwh for r, _, _ in points) else "runs"
+    if len(front) > 1:
         ax.step(*zip(*front), where="post", color="tab:red", alpha=0.6, label="Pareto front")
-    for label, members, style in (
-        ("Pareto-optimal", [p for p in points if p[0] in c.pareto], dict(marker="*", s=220, color="tab:red")),
-        ("dominated", [p for p in points if p[0] not in c.pareto and p[0].report.status == "completed"],
-         dict(marker="o", s=70, color="tab:blue")),
-        ("not completed", [p for p in points if p[0].report.status != "completed"],
-         dict(marker="X", s=70, color="grey")),
-    ):
-        if members:
-            ax.scatter([p[1] for p in members], [p[2] for p in members], label=label, edgecolors="black", zorder=3, **style)
-    for i, (run, x, y) in enumerate(sorted(points, key=lambda p: (p[1], p[2]))):
-        ax.annotate(_short_label(run, c) + (" (baseline)" if run is c.baseline else ""), (x, y),
-                    textcoords="offset points", xytext=(7, 5 if i % 2 else -11), fontsize=8)
     goal = "higher" if c.maximize else "lower"
-    ax.margins(x=0.25, y=0.12)
-    ax.set_xlabel(f"{c.by} ({unit})" + (" before PUE" if c.by == "energy" else ""))
+    ax.margins(x=0.2, y=0.15)
+    ax.set_xlabel({"energy_kwh": f"energy ({unit}, before PUE)", "emissions_kg": f"emissions ({unit} CO2e)",
+                   "energy_per_sample_j": "energy per training sample (J, before PUE)",
+                   "emissions_per_sample_g": "emissions per training sample (g CO2e)"}[cost])
     ax.set_ylabel(f"{c.metric} ({goal} is better)")
-    keys = ", ".join(c.override_keys)
-    ax.set_title(f"{c.by.capitalize()} vs {c.metric}: best runs lie toward the " + ("upper left" if c.maximize else "lower left")
-                 + (f"\nlabels: run: {keys}" if keys else ""), fontsize=10)
+    corner = "upper left" if c.maximize else "lower left"
+    title(ax, f"{c.by.capitalize()} vs {c.metric} ({what}): best toward the {corner}; red stars: Pareto front", width)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, Path(path))
+    if len(front) > 1 or c.groups:
+        ax.legend(fontsize=8, loc="best")
+    return fig
 
 
 def read_power_series(steps_csv: str | os.PathLike, max_points: int = _MAX_POINTS) -> tuple[list[float], list[float]]:
@@ -184,13 +264,16 @@ def read_power_series(steps_csv: str | os.PathLike, max_points: int = _MAX_POINT
     return list(mid), list(energy / dur)
 
 
-def plot_power_over_time(comparison: Comparison, path: str | os.PathLike) -> Path | None:
+def plot_power_over_time(c: Comparison, path: str | os.PathLike, *, dpi: int = DEFAULT_DPI, fmt: str = "png") -> Path | None:
     """Power per run over time from each run's steps.csv; None when no run has one."""
-    fig = _figure(8.0, 4.8)
-    ax = fig.add_subplot()
-    drawn, top_w = 0, 0.0
-    styles = ("-", "--", "-.", ":")
-    for i, (run, color) in enumerate(zip(comparison.runs, _colors(len(comparison.runs)))):
+    fig = figure_power_over_time(c, dpi)
+    return None if fig is None else save(fig, Path(path), fmt)
+
+
+def figure_power_over_time(c: Comparison, dpi: int = DEFAULT_DPI) -> Any:
+    """The figure of :func:`plot_power_over_time`, or None."""
+    series = []
+    for run in c.runs:
         try:
             t, p = read_power_series(run.steps_path)
         except (OSError, KeyError, ValueError) as err:
@@ -198,79 +281,42 @@ def plot_power_over_time(comparison: Comparison, path: str | os.PathLike) -> Pat
                 print(f"lightning-green compare: skipped {run.steps_path}: {err}", file=sys.stderr)
             continue
         if t:
-            estimated = "measured" not in comparison.measured.get(run.name, {}).values()
-            label = _label(run, comparison).replace("\n", " ") + (" [estimated]" if estimated else "")
-            ax.plot(t, p, color=color, linewidth=1.6, linestyle=styles[i % len(styles)], label=label)
-            ax.plot(t[-1], p[-1], marker="o", color=color)  # where the run's last step ended
-            drawn, top_w = drawn + 1, max(top_w, max(p))
-    if not drawn:
+            series.append((run, t, p))
+    if not series:
         return None
+    width = 8.0
+    fig, ax = new_figure(width, 4.4, dpi, run_key(c, [s[0] for s in series]))
+    styles = ("-", "--", "-.", ":")
+    for i, ((run, t, p), color) in enumerate(zip(series, colors(len(series)))):
+        estimated = "measured" not in c.measured.get(run.name, {}).values()
+        label = short_name(c, run) + (" (baseline)" if run is c.baseline else "") + (" [estimated]" if estimated else "")
+        ax.plot(t, p, color=color, linewidth=1.5, linestyle=styles[i % len(styles)], label=label)
+        ax.plot(t[-1], p[-1], marker="o", color=color)  # where the run's last step ended
     ax.set_xlabel("time since the first training step (s)")
-    ax.set_ylim(0, top_w * 1.15 or 1.0)  # from 0: small wiggles must not look like large swings
+    ax.set_ylim(0, max(max(p) for _, _, p in series) * 1.15 or 1.0)  # from 0: small wiggles stay small
     ax.set_ylabel("power (W) = step energy / step duration")
-    ax.set_title("Power during training steps (per-step energy is an approximation)")
+    title(ax, "Power during training steps (per-step energy is an approximation)", width)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return _save(fig, Path(path))
+    labels = ax.get_legend_handles_labels()[1]
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=legend_columns(labels, width),
+              frameon=False)
+    return fig
 
 
-def write_plots(comparison: Comparison, out_dir: str | os.PathLike) -> list[Path]:
-    """Write the three PNGs that apply (bars always; Pareto with a metric; power with steps.csv)."""
+def write_plots(c: Comparison, out_dir: str | os.PathLike, *, dpi: int = DEFAULT_DPI, fmt: str = "png") -> list[Path]:
+    """Write the plots that apply: bars always; Pareto with a metric; power with steps.csv;
+    the serving plots with serving runs. ``fmt``: ``"png"`` or ``"svg"``; ``dpi`` >= 72."""
+    from lightning_green.compare.plots_serving import plot_break_even, plot_serving_pareto
+
+    check_choice("format", fmt, FORMATS)
+    dpi = int(check_number("dpi", dpi, minimum=72, maximum=1200, integer=True))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [
-        plot_energy_by_component(comparison, out / COMPONENTS_PNG),
-        plot_pareto(comparison, out / pareto_png_name(comparison.by)),
-        plot_power_over_time(comparison, out / POWER_PNG),
+        plot_energy_by_component(c, out / COMPONENTS_NAME, dpi=dpi, fmt=fmt) if c.runs else None,
+        plot_pareto(c, out / pareto_name(c.by), dpi=dpi, fmt=fmt) if c.runs else None,
+        plot_power_over_time(c, out / POWER_NAME, dpi=dpi, fmt=fmt),
+        plot_serving_pareto(c, out / "pareto_serving", dpi=dpi, fmt=fmt),
+        plot_break_even(c, out / "serving_break_even", dpi=dpi, fmt=fmt),
     ]
     return [p for p in written if p is not None]
-
-
-def default_out_dir(paths: Sequence[str | os.PathLike]) -> Path:
-    """Beside the runs: the folder given, or the deepest folder holding every path given."""
-    folders = [Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent for p in paths]
-    return Path(os.path.commonpath(folders)) if folders else Path.cwd()
-
-
-def run_comparison(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None, *,
-                   metric: str | None = None, by: str = "energy", baseline: str | None = None,
-                   metric_mode: str = "auto", plots: bool = True) -> Comparison | None:
-    """Load, compare and write everything; None (with a message on stderr) when no run is found."""
-    runs = load_runs(paths)
-    if not runs:
-        shown = " ".join(str(p) for p in paths)
-        print(f"lightning-green compare: no readable footprint.json under {shown}", file=sys.stderr)
-        return None
-    comparison = compare(runs, baseline=baseline, metric=metric, by=by, metric_mode=metric_mode)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(paths)
-    written = write_plots(comparison, out) if plots else []
-    write_table(comparison, out, plots=written)
-    return comparison
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``lightning-green compare DIR [DIR ...]``: print the table; write CSV, Markdown, PNGs."""
-    parser = argparse.ArgumentParser(prog="lightning-green compare", description=(
-        "Compare the footprints (footprint.json) found under the given folders: a table with "
-        "deltas against a baseline, a Pareto front and fairness notes."))
-    parser.add_argument("paths", nargs="+", help="run folders, sweep folders or footprint.json files")
-    parser.add_argument("--out", help="output folder (default: beside the runs)")
-    parser.add_argument("--metric", help="main validation metric (default: first of val/acc, val_acc, val/f1, ...)")
-    parser.add_argument("--metric-mode", choices=METRIC_MODES, default="auto",
-                        help="is the metric maximised or minimised (auto: loss-like names are minimised)")
-    parser.add_argument("--by", choices=BYS, default="energy", help="cost axis of the Pareto front")
-    parser.add_argument("--baseline", help="baseline run: folder name or overrides, e.g. 'precision=32 pruning=none'")
-    parser.add_argument("--no-plots", action="store_true", help="write only comparison.csv and comparison.md")
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    out = Path(args.out) if args.out else default_out_dir(args.paths)
-    try:
-        comparison = run_comparison(args.paths, out, metric=args.metric, by=args.by, baseline=args.baseline,
-                                    metric_mode=args.metric_mode, plots=not args.no_plots)
-    except ValueError as err:  # a --baseline that names no run
-        print(f"lightning-green compare: {err}", file=sys.stderr)
-        return 2
-    if comparison is None:
-        return 1
-    print((out / MD_NAME).read_text(), end="")
-    print(f"\nWritten to {out}: {CSV_NAME}, {MD_NAME}" + ("" if args.no_plots else " and the plots"))
-    return 0

@@ -1,4 +1,4 @@
-"""lightning_green.compare.plots: table values, baseline deltas, Pareto set, fairness flags, plots, CLI."""
+"""lightning_green.compare: table values, baseline deltas, Pareto set, fairness flags, plots, CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.compare_fixtures import CPU_MEASURED, footprint, write_run, write_sweep
 from lightning_green.cli import main as cli_main
-from lightning_green.compare.plots import (
+from lightning_green.compare import (
     compare,
     load_runs,
     main,
