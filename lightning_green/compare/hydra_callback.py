@@ -9,11 +9,13 @@ Switch it on in the primary config (the recipe's ``conf/train.yaml`` does)::
 
 After ``python train.py -m precision=32,bf16 pruning=none,heads`` the sweep folder then
 holds ``comparison.csv``, ``comparison.md`` and the plots of
-:mod:`lightning_green.compare.plots`. Between jobs it waits ``energy.cooldown_s`` seconds (read
+:mod:`lightning_green.compare`. Between jobs it waits ``energy.cooldown_s`` seconds (read
 from each job's config; 0 or missing = no wait), because a GPU that is still hot from the
 previous job draws more power for the same work. Time already spent between jobs counts
-toward the cooldown. Processes other than rank 0 of a DDP launch (Lightning re-runs the
-script for rank 1, which re-enters Hydra) neither wait nor write.
+toward the cooldown; on a terminal it counts down (:mod:`lightning_green.progress`).
+Processes other than rank 0 of a DDP launch (Lightning re-runs the script for rank 1, which
+re-enters Hydra) neither wait nor write: the rank is read from the variables Lightning reads
+(RANK, LOCAL_RANK, SLURM_PROCID, JSM_NAMESPACE_RANK, in that order) and NODE_RANK.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_green.progress import sleep_with_progress
 from lightning_green.validation import check_choice, check_number
 
 log = logging.getLogger(__name__)
@@ -34,8 +37,37 @@ log = logging.getLogger(__name__)
 COOLDOWN_KEY = "energy.cooldown_s"
 
 
-def _is_rank_zero() -> bool:
-    return all(os.environ.get(k, "0") in ("", "0") for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+# The variables Lightning reads for a process's rank, in its order (lightning.fabric.utilities.
+# rank_zero._get_rank: "SLURM_PROCID can be set even if SLURM is not managing the
+# multiprocessing, therefore LOCAL_RANK needs to be checked first"); copied rather than
+# imported because importing lightning.fabric imports torch.
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def process_rank(environ: Any = None) -> int | None:
+    """This process's rank as Lightning reads it: the first of RANK_VARIABLES that is set
+    (None when none is); an unparsable value counts as rank 0, like an unset one."""
+    environ = os.environ if environ is None else environ
+    for key in RANK_VARIABLES:
+        value = environ.get(key)
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return None
+
+
+def _is_rank_zero(environ: Any = None) -> bool:
+    """Rank 0 of the launch: Lightning's rank is 0 (or unset) and, on a multi-node launch,
+    this is the first node (Lightning's launcher starts a node's first process with only
+    NODE_RANK set; its global rank is NODE_RANK x processes per node)."""
+    environ = os.environ if environ is None else environ
+    try:
+        node_rank = int(environ.get("NODE_RANK") or 0)
+    except ValueError:
+        node_rank = 0
+    return (process_rank(environ) or 0) == 0 and node_rank == 0
 
 
 def _is_multirun(config: DictConfig) -> bool:
@@ -112,12 +144,14 @@ class CompareCallback(Callback):
         if remaining_s > 0:
             log.info("lightning-green: cooling down %.1f s before the next job (%s=%g)",
                      remaining_s, COOLDOWN_KEY, cooldown_s)
-            time.sleep(remaining_s)
+            # the log line above is the one line off a terminal; on one, a countdown
+            sleep_with_progress(remaining_s, "cooling down before the next job", announce=False)
 
     def _compare_sweep(self, config: DictConfig) -> None:
         if not _is_rank_zero():
             return
-        from lightning_green.compare.plots import MD_NAME, run_comparison
+        from lightning_green.compare.cli import run_comparison
+        from lightning_green.compare.table import MD_NAME
 
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
         if sweep_dir is None or not Path(str(sweep_dir)).is_dir():
