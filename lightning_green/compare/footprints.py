@@ -82,8 +82,8 @@ class Run:
     def get(self, name: str, default: Any = None) -> Any:
         """A footprint field: the report's attribute, else the file's key, else ``default``."""
         value = getattr(self.report, name, None)
-        if value is None:
-            value = self.raw.get(name)
+        if value is None or (isinstance(value, (dict, list, str)) and not value) or (finite(value) and value == 0):
+            value = self.raw.get(name, value)  # a report class's default (None, {}, 0) defers to the file
         return default if value is None else value
 
     @property
