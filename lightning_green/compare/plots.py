@@ -139,7 +139,7 @@ def figure_energy_by_component(c: Comparison, dpi: int = DEFAULT_DPI) -> Any:
 
     runs, comps = c.runs, c.components or ["total"]
     unit, factor = energy_unit([r.report.energy_kwh for r in runs])
-    width = max(6.5, 0.9 * len(runs) + 3.0)
+    width = min(16.0, max(6.5, 0.9 * len(runs) + 3.0))
     fig, ax = new_figure(width, 4.6, dpi, run_key(c))
     palette = dict(zip(comps, colors(len(comps))))
     bottoms = [0.0] * len(runs)
