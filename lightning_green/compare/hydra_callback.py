@@ -85,10 +85,16 @@ class CompareCallback(Callback):
         baseline: Baseline run, by folder name or overrides (``"precision=32 pruning=none"``);
             default: the fp32 / no-pruning run, else the first.
         metric_mode: ``"auto"`` (loss-like metrics minimised), ``"max"`` or ``"min"``.
-        plots: Write the PNG plots beside the table.
+        plots: Write the plots beside the table.
         out_dir: Output folder; default: the sweep folder (``hydra.sweep.dir``).
         cooldown_s: Seconds to wait between jobs; None reads ``energy.cooldown_s`` from
             the job's config.
+        plot_format: ``"png"`` or ``"svg"``.
+        dpi: Plot resolution (72-1200).
+        group_by: Override keys that define a configuration (default: all that differ
+            except ``seed``, so seed repeats are pooled).
+        regions: What-if grids, e.g. ``"FRA,USA,gcp:europe-west9"``; None: the default
+            ones; ``"none"``: none.
 
     Example::
 
@@ -105,8 +111,14 @@ class CompareCallback(Callback):
         plots: bool = True,
         out_dir: str | None = None,
         cooldown_s: float | None = None,
+        plot_format: str = "png",
+        dpi: int = 150,
+        group_by: list[str] | None = None,
+        regions: str | None = None,
     ) -> None:
+        from lightning_green.compare.plots import FORMATS
         from lightning_green.compare.runs import BYS, METRIC_MODES
+        from lightning_green.compare.whatif import parse_regions, resolve_regions
 
         self.metric = metric
         self.by = check_choice("by", by, BYS)
@@ -115,6 +127,11 @@ class CompareCallback(Callback):
         self.plots = bool(plots)
         self.out_dir = out_dir
         self.cooldown_s = check_number("cooldown_s", cooldown_s, minimum=0.0, optional=True)
+        self.plot_format = check_choice("plot_format", plot_format, FORMATS)
+        self.dpi = int(check_number("dpi", dpi, minimum=72, maximum=1200, integer=True))
+        self.group_by = None if group_by is None else [str(k) for k in group_by]
+        self.regions = parse_regions(regions)
+        resolve_regions(self.regions)  # an unknown region fails here, not after the sweep
         self._last_job_end: float | None = None
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -161,10 +178,12 @@ class CompareCallback(Callback):
         try:
             comparison = run_comparison(
                 [str(sweep_dir)], out_dir, metric=self.metric, by=self.by, baseline=self.baseline,
-                metric_mode=self.metric_mode, plots=self.plots,
+                metric_mode=self.metric_mode, plots=self.plots, fmt=self.plot_format, dpi=self.dpi,
+                group_by=self.group_by, regions=self.regions,
             )
         except Exception as err:  # the sweep has finished: never turn its end into a crash
             log.warning("lightning-green: comparing the sweep in %s failed: %r", sweep_dir, err)
             return
         if comparison is not None:
-            log.info("lightning-green: compared %d runs: %s", len(comparison.runs), out_dir / MD_NAME)
+            count = len(comparison.runs)
+            log.info("lightning-green: compared %d run%s: %s", count, "" if count == 1 else "s", out_dir / MD_NAME)

@@ -167,6 +167,19 @@ def test_bad_arguments_name_the_key():
         CompareCallback(by="watts")
     with pytest.raises(ValueError, match=r"cooldown_s must be a number >= 0"):
         CompareCallback(cooldown_s=-2.0)
+    with pytest.raises(ValueError, match=r"plot_format must be one of 'png', 'svg', got 'pdf'"):
+        CompareCallback(plot_format="pdf")
+    with pytest.raises(ValueError, match=r"regions must be ISO-3 country codes .* got 'Atlantis'"):
+        CompareCallback(regions="FRA,Atlantis")
+
+
+def test_plot_options_group_by_and_regions_reach_the_comparison(tmp_path):
+    sweep = write_sweep(tmp_path / "sweep")
+    CompareCallback(plot_format="svg", dpi=100, group_by=["precision"], regions="SWE").on_multirun_end(_config(sweep))
+    assert sorted(p.name for p in sweep.glob("*.svg")) == ["energy_by_component.svg", "pareto_energy.svg",
+                                                          "power_over_time.svg"]
+    md = (sweep / "comparison.md").read_text()
+    assert "## Configurations (repeats pooled)" in md and "SWE (g)" in md and "USA (g)" not in md
 
 
 APP = textwrap.dedent('''
