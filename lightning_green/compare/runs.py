@@ -182,7 +182,12 @@ def compare(
     """
     check_choice("by", by, BYS)
     check_choice("metric_mode", metric_mode, METRIC_MODES)
-    region_list = resolve_regions(list(regions))
+    try:
+        region_list = resolve_regions(list(regions))
+    except RuntimeError as err:  # codecarbon's data missing: the what-if is skipped, not the comparison
+        region_list, skipped = [], f"What-if regions skipped: {err}."
+    else:
+        skipped = ""
     everything = list(runs)
     table = [r for r in everything if r.is_training or not r.is_serving] or everything
     chosen = choose_baseline(everything, baseline) if baseline is not None else None
@@ -201,6 +206,7 @@ def compare(
         pareto=[], override_keys=keys, components=order_components(c for r in table for c in r.energy_kwh_by_component()),
         measured={r.name: r.component_measured() for r in table}, display=display,
         bands={r.name: run_bands(r) for r in table}, per_sample=per_sample, work_note=work_note, regions=region_list,
+        notes=[skipped] if skipped else [],
     )
     cost = comparison.cost_figure
     group_keys, groups = group_runs(table, keys, group_by)

@@ -42,7 +42,12 @@ def parse_regions(text: str | None) -> tuple[str, ...]:
 
 
 def resolve_regions(labels: Sequence[str]) -> list[Region]:
-    """Each label's intensity. Raises ValueError naming ``regions`` and the value given."""
+    """Each label's intensity.
+
+    Raises:
+        ValueError: An unknown label (names ``regions`` and the value given).
+        RuntimeError: codecarbon's data files are missing (not the label's fault).
+    """
     from lightning_green.carbon.intensity import resolve_intensity
 
     out = []
@@ -53,7 +58,7 @@ def resolve_regions(labels: Sequence[str]) -> list[Region]:
                 intensity = resolve_intensity(cloud_provider=provider, cloud_region=region)
             else:
                 intensity = resolve_intensity(country_iso_code=label)
-        except (ValueError, TypeError, RuntimeError) as err:
+        except (ValueError, TypeError) as err:
             raise ValueError(f"regions must be ISO-3 country codes (FRA) or provider:region (gcp:europe-west9), "
                              f"got {label!r}: {err}") from err
         out.append(Region(label, intensity.g_per_kwh, intensity.source))

@@ -76,3 +76,13 @@ def test_cleanest_window_hook_shows_its_column_once_connected(tmp_path, monkeypa
     assert rows["a"]["emissions_kg_cleanest_window"] == 0.001 and rows["b"]["emissions_kg_cleanest_window"] is None
     md = write_table(comparison, tmp_path / "out")[1].read_text()
     assert "cleanest window (g)" in md and "| 1 02:00-02:01 at 50 g/kWh |" in md
+
+
+def test_missing_codecarbon_data_skips_the_what_if_only(tmp_path, monkeypatch):
+    runs = _runs(tmp_path / "runs")
+    monkeypatch.setattr("lightning_green.carbon.intensity.codecarbon_data_path", lambda relative: None)
+    monkeypatch.setattr("lightning_green.carbon.intensity._energy_mix", lambda: (_ for _ in ()).throw(
+        RuntimeError("codecarbon's data file data/private_infra/global_energy_mix.json is not available")))
+    comparison = compare(runs)
+    assert comparison.regions == [] and not [c for c in comparison.columns if c.startswith("emissions_kg_if_")]
+    assert "What-if regions skipped: codecarbon's data file" in comparison.notes[0]
