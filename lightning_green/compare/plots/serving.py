@@ -1,6 +1,6 @@
 """Serving plots: energy per 1,000 predictions against prediction accuracy (Pareto), and
 the lifetime energy of each variant (training + predictions) with its break-even point.
-Helpers (figure, key, save) come from :mod:`lightning_green.compare.plots`."""
+Helpers (figure, key, save) come from :mod:`lightning_green.compare.plots.base`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _key(c: Comparison) -> list[str]:
 
 def plot_serving_pareto(c: Comparison, path: str | os.PathLike, *, dpi: int, fmt: str) -> Path | None:
     """J per 1,000 predictions against the prediction metric; None without both."""
-    from lightning_green.compare.plots import new_figure, save, title
+    from lightning_green.compare.plots.base import new_figure, save, title
 
     s = c.serving
     if s is None or s.metric is None:
@@ -56,7 +56,7 @@ def plot_serving_pareto(c: Comparison, path: str | os.PathLike, *, dpi: int, fmt
 def plot_break_even(c: Comparison, path: str | os.PathLike, *, dpi: int, fmt: str) -> Path | None:
     """Energy over a model's life, training + N x energy per prediction, for each variant
     paired with its training run; break-even points marked. None with fewer than two."""
-    from lightning_green.compare.plots import colors, new_figure, save, title
+    from lightning_green.compare.plots.base import colors, new_figure, save, title
     from lightning_green.compare.table import energy_unit
 
     s = c.serving
