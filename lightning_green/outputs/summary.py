@@ -11,20 +11,17 @@ from an older writer prints as before.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+
+from lightning_green.outputs.summary_data import SHOW_SCHEMA, Fields, finite, pair, serving_figures, summary_dict
 
 if TYPE_CHECKING:
     from lightning_green.outputs.footprint import FootprintReport
 
 __all__ = ["SHOW_SCHEMA", "format_duration_s", "format_energy_kwh", "format_mass_kg", "plural",
-           "summary_dict", "summary_text"]
-
-SHOW_SCHEMA = "lightning-green/show/1"
-J_PER_KWH = 3.6e6
-
+           "serving_figures", "status_text", "summary_dict", "summary_text"]
 
 def format_energy_kwh(energy_kwh: float) -> str:
     """``0.0123`` -> ``"12.3 Wh"``; ``2.5`` -> ``"2.5 kWh"``; three significant digits."""
@@ -69,33 +66,6 @@ def _mass_range(low: float, high: float, center: float) -> str:
     return f"{low:.3g}-{high:.3g} kg" if abs(center) >= 1.0 else f"{low * 1000:.3g}-{high * 1000:.3g} g"
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _pair(value: Any) -> tuple[float, float] | None:
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_finite(v) for v in value):
-        return float(min(value)), float(max(value))
-    return None
-
-
-def _unset(value: Any) -> bool:
-    return value is None or (isinstance(value, (dict, list, str)) and not value) or (_finite(value) and value == 0)
-
-
-class _Fields:
-    """The report's attribute, else the file's key, else None."""
-
-    def __init__(self, report: Any, fields: Mapping[str, Any] | None) -> None:
-        self.report, self.fields = report, fields or {}
-
-    def __call__(self, name: str, default: Any = None) -> Any:
-        value = getattr(self.report, name, None)
-        if _unset(value):  # a report class's default (None, {}, 0) defers to the file
-            value = self.fields.get(name, value)
-        return default if value is None else value
-
-
 def _snapshot_time(text: Any) -> str | None:
     if not isinstance(text, str) or not text:
         return None
@@ -110,7 +80,7 @@ def _snapshot_time(text: Any) -> str | None:
 
 def status_text(report: Any, fields: Mapping[str, Any] | None = None) -> str:
     """``"completed"``, or ``"running (last snapshot at 2025-01-01 12:05:00 UTC)"``."""
-    get = _Fields(report, fields)
+    get = Fields(report, fields)
     status = str(get("status", "?"))
     if status == "running":
         when = _snapshot_time(get("snapshot_at"))
@@ -136,26 +106,7 @@ def _joined(parts: list[str]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def serving_figures(report: Any, fields: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """Predict-phase figures: predictions, batches, tokens, padded tokens, energy (kWh), J per
-    1,000 predictions, J per real and per padded token; None without counted predictions."""
-    get = _Fields(report, fields)
-    work = get("work_by_phase", {}).get("predict") if isinstance(get("work_by_phase", {}), Mapping) else None
-    energy_kwh = (report.energy_kwh_by_phase or {}).get("predict")
-    if not isinstance(work, Mapping) or not _finite(energy_kwh) or not work.get("samples"):
-        return None
-    joules = float(energy_kwh) * J_PER_KWH
-    tokens, padded = int(work.get("tokens") or 0), int(work.get("padded_tokens") or 0)
-    return {
-        "predictions": int(work["samples"]), "batches": int(work.get("batches") or 0), "tokens": tokens,
-        "padded_tokens": padded, "energy_kwh": float(energy_kwh),
-        "energy_per_1k_predictions_j": joules / int(work["samples"]) * 1000.0,
-        "energy_per_token_j": joules / tokens if tokens else None,
-        "energy_per_padded_token_j": joules / padded if padded else None,
-    }
-
-
-def _work_lines(r: Any, get: _Fields) -> list[str]:
+def _work_lines(r: Any, get: Fields) -> list[str]:
     optimizer_steps = get("optimizer_steps")
     work = _joined([
         plural(r.samples, "sample") if r.samples else "",
@@ -165,9 +116,9 @@ def _work_lines(r: Any, get: _Fields) -> list[str]:
     ])
     lines = [f"  work: {work}"] if work else []
     rates = _joined([
-        f"{r.energy_per_sample_j:.4g} J/sample" if _finite(r.energy_per_sample_j) else "",
-        f"{r.energy_per_token_j:.4g} J/token" if _finite(r.energy_per_token_j) else "",
-        f"{r.samples_per_s:.4g} samples/s" if _finite(r.samples_per_s) else "",
+        f"{r.energy_per_sample_j:.4g} J/sample" if finite(r.energy_per_sample_j) else "",
+        f"{r.energy_per_token_j:.4g} J/token" if finite(r.energy_per_token_j) else "",
+        f"{r.samples_per_s:.4g} samples/s" if finite(r.samples_per_s) else "",
     ])
     if rates:
         lines.append(f"  {rates}")
@@ -183,44 +134,44 @@ def _work_lines(r: Any, get: _Fields) -> list[str]:
     return lines
 
 
-def _carbon_lines(r: Any, get: _Fields) -> list[str]:
+def _carbon_lines(r: Any, get: Fields) -> list[str]:
     lines = []
     if r.carbon_intensity_g_per_kwh:
         source = r.carbon_intensity_source or "source not recorded"
-        band = _pair(get("emissions_kg_range"))
+        band = pair(get("emissions_kg_range"))
         shown = f" ({_mass_range(*band, r.emissions_kg)})" if band else ""
         lines.append(f"Emissions: {format_mass_kg(r.emissions_kg)} CO2e{shown} at "
                      f"{r.carbon_intensity_g_per_kwh:g} g/kWh ({source})")
     series = get("carbon_intensity_series")
     if isinstance(series, Mapping) and series.get("path"):
         low, high = series.get("min_g_per_kwh"), series.get("max_g_per_kwh")
-        span = f", {low:g}-{high:g} g/kWh" if _finite(low) and _finite(high) else ""
+        span = f", {low:g}-{high:g} g/kWh" if finite(low) and finite(high) else ""
         lines.append(f"  intensity varied over time: series {series['path']}{span}")
     paused = get("paused_s")
-    if _finite(paused) and paused > 0:
+    if finite(paused) and paused > 0:
         lines.append(f"  paused while the grid was dirty: {format_duration_s(float(paused))}")
     embodied = get("embodied_kg")
-    if _finite(embodied):
+    if finite(embodied):
         detail = get("embodied", {})
         method = detail.get("method") if isinstance(detail, Mapping) else None
         lines.append(f"Embodied emissions (hardware manufacturing, reported apart, not included above): "
                      f"{format_mass_kg(float(embodied))} CO2e" + (f" ({method})" if method else ""))
     water = get("water_l")
-    if _finite(water):
+    if finite(water):
         per = get("water_l_per_kwh")
-        lines.append(f"Water: {water:.3g} L" + (f" ({per:g} L/kWh)" if _finite(per) else ""))
+        lines.append(f"Water: {water:.3g} L" + (f" ({per:g} L/kWh)" if finite(per) else ""))
     cost = get("energy_cost")
-    if _finite(cost):
+    if finite(cost):
         currency, price = get("currency", ""), get("price_per_kwh")
         lines.append(f"Electricity cost: {cost:.3g} {currency}".rstrip()
-                     + (f" ({price:g} {currency}/kWh)" if _finite(price) else ""))
+                     + (f" ({price:g} {currency}/kWh)" if finite(price) else ""))
     return lines
 
 
 def summary_text(report: FootprintReport, fields: Mapping[str, Any] | None = None) -> str:
     """The text of :meth:`FootprintReport.summary`; ``fields``: the footprint's JSON, for
     fields the report class lacks."""
-    r, get = report, _Fields(report, fields)
+    r, get = report, Fields(report, fields)
     head = f"lightning-green footprint: run {r.run_id or '?'} ({r.status})"
     head += f", {format_duration_s(r.duration_s)}" + (" so far" if r.status == "running" else "")
     if r.world_size > 1:
@@ -228,14 +179,14 @@ def summary_text(report: FootprintReport, fields: Mapping[str, Any] | None = Non
     lines = [head]
     if r.status == "running" and get("snapshot_at"):
         lines.append(f"Status: {status_text(r, fields)}: the figures below are the run's so far.")
-    band = _pair(get("energy_kwh_range"))
+    band = pair(get("energy_kwh_range"))
     energy = f"Energy (IT, before PUE): {format_energy_kwh(r.energy_kwh)}"
     lines.append(energy + (f" (range {_energy_range(*band, r.energy_kwh)})" if band else ""))
     comp_bands = get("energy_kwh_by_component_range", {})
     for component, kwh in sorted(r.energy_kwh_by_component.items(), key=lambda kv: -kv[1]):
         prov = _provenance(r, component)
         line = f"  {component:<6} {format_energy_kwh(kwh):>10}"
-        cband = _pair(comp_bands.get(component)) if isinstance(comp_bands, Mapping) else None
+        cband = pair(comp_bands.get(component)) if isinstance(comp_bands, Mapping) else None
         if cband:
             line += f" ({_energy_range(*cband, kwh)})"
         lines.append(f"{line}  ({prov})" if prov else line)
@@ -267,55 +218,3 @@ def summary_text(report: FootprintReport, fields: Mapping[str, Any] | None = Non
         lines.append("Warnings:")
         lines.extend(f"  - {w}" for w in r.warnings)
     return "\n".join(lines)
-
-
-def _num(value: Any) -> float | None:
-    return float(value) if _finite(value) else None
-
-
-def summary_dict(report: FootprintReport, fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The figures of ``lightning-green show --json``: every key always present (None when the
-    footprint lacks it), energy in kWh, mass in kg, time in s; schema ``lightning-green/show/1``."""
-    r, get = report, _Fields(report, fields)
-    comp_bands = get("energy_kwh_by_component_range", {})
-    optimizer_steps = get("optimizer_steps")
-    return {
-        "schema": SHOW_SCHEMA,
-        "run_id": r.run_id or None,
-        "status": r.status,
-        "running": r.status == "running",
-        "snapshot_at": get("snapshot_at"),
-        "started_at": r.started_at,
-        "ended_at": r.ended_at,
-        "duration_s": _num(r.duration_s),
-        "energy_kwh": _num(r.energy_kwh),
-        "energy_kwh_range": list(b) if (b := _pair(get("energy_kwh_range"))) else None,
-        "energy_kwh_by_component": {k: _num(v) for k, v in r.energy_kwh_by_component.items()},
-        "energy_kwh_by_component_range": {str(k): list(p) for k, v in comp_bands.items() if (p := _pair(v))}
-        if isinstance(comp_bands, Mapping) else {},
-        "energy_kwh_by_phase": {k: _num(v) for k, v in r.energy_kwh_by_phase.items()},
-        "energy_kwh_measured": _num(r.energy_kwh_measured),
-        "energy_kwh_estimated": _num(r.energy_kwh_estimated),
-        "facility_energy_kwh": _num(r.facility_energy_kwh),
-        "pue": _num(r.pue),
-        "emissions_kg": _num(r.emissions_kg),
-        "emissions_kg_range": list(b) if (b := _pair(get("emissions_kg_range"))) else None,
-        "carbon_intensity_g_per_kwh": _num(r.carbon_intensity_g_per_kwh),
-        "carbon_intensity_source": r.carbon_intensity_source or None,
-        "embodied_kg": _num(get("embodied_kg")),
-        "water_l": _num(get("water_l")),
-        "energy_cost": _num(get("energy_cost")),
-        "currency": get("currency"),
-        "samples": r.samples,
-        "batches": r.steps,
-        "optimizer_steps": optimizer_steps if isinstance(optimizer_steps, int) else None,
-        "epochs": r.epochs,
-        "tokens": r.tokens,
-        "energy_per_sample_j": _num(r.energy_per_sample_j),
-        "energy_per_token_j": _num(r.energy_per_token_j),
-        "serving": serving_figures(r, fields),
-        "metrics": {k: _num(v) for k, v in (r.metrics or {}).items()},
-        "sensors": [{"name": s.get("name"), "component": s.get("component"), "measured": bool(s.get("measured")),
-                     "method": s.get("method")} for s in r.sensors if isinstance(s, Mapping)],
-        "warnings": list(r.warnings),
-    }
