@@ -35,7 +35,9 @@ def figure_energy_by_component(c: Comparison, dpi: int = DEFAULT_DPI) -> Any:
     unit, factor = energy_unit([r.report.energy_kwh for r in runs])
     width = min(16.0, max(6.5, 0.9 * len(runs) + 3.0))
     fig, ax = new_figure(width, 4.6, dpi, run_key(c))
-    palette = dict(zip(comps, colors(len(comps))))
+    fixed = dict(zip(("gpu", "cpu", "ram"), colors(3)))  # the same colour for a component in every comparison
+    others = [comp for comp in comps if comp not in fixed]
+    palette = {**fixed, **dict(zip(others, colors(len(others) + 3)[3:]))}
     bottoms = [0.0] * len(runs)
     has_bars = False
     for comp in comps:
