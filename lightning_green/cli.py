@@ -126,8 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "compare":
         from lightning_green.compare.cli import main as compare_main
 
@@ -138,6 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     return {"sensors": _sensors, "show": _show, "watch": _watch}[args.verb](args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # `lightning-green show --json ... | head`: the reader left; no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -184,3 +184,11 @@ def test_power_from_successive_snapshots():
     assert power_w(b, a) == pytest.approx(3600.0 / 60)  # snapshot times win over durations
     assert power_w(b, None) is None and power_w(a, b) is None  # no earlier snapshot; time going backwards
     assert power_w({**b, "power_w": 42.0}, None) == 42.0
+
+
+def test_a_closed_pipe_is_no_traceback(tmp_path):
+    path = _footprint_file(tmp_path)
+    paths = " ".join([str(path)] * 300)  # ~400 kB of JSON: more than a pipe holds, so the writer meets the closed end
+    command = f"{sys.executable} -m lightning_green show {paths} --json | head -c 10"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60)
+    assert done.stdout == "[\n  {\n    " and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
