@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lightning_green.compare.runs import Run
+    from lightning_green.compare.footprints import Run
 
 
 @dataclass(frozen=True)

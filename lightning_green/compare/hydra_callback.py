@@ -9,15 +9,17 @@ Switch it on in the primary config (the recipe's ``conf/train.yaml`` does)::
 
 After ``python train.py -m precision=32,bf16 pruning=none,heads`` the sweep folder then
 holds ``comparison.csv``, ``comparison.md`` and the plots of
-:mod:`lightning_green.compare.plots`. Between jobs it waits ``energy.cooldown_s`` seconds (read
+:mod:`lightning_green.compare`. Between jobs it waits ``energy.cooldown_s`` seconds (read
 from each job's config; 0 or missing = no wait), because a GPU that is still hot from the
 previous job draws more power for the same work. Time already spent between jobs counts
-toward the cooldown. The cooldown applies to Hydra's sequential (basic) launcher only: with a
-launcher that runs jobs in parallel (``hydra/launcher=submitit_local``, ``submitit_slurm``,
-joblib, ...) there is no "previous job" to cool down from, so it is skipped with one warning at
-the start of the sweep (the comparison flags jobs that overlapped on one host). Processes other
-than rank 0 of a DDP launch (Lightning re-runs the script for rank 1, which re-enters Hydra)
-neither wait nor write.
+toward the cooldown; on a terminal it counts down (:mod:`lightning_green.progress`). The
+cooldown applies to Hydra's sequential (basic) launcher only: with a launcher that runs jobs in
+parallel (``hydra/launcher=submitit_local``, ``submitit_slurm``, joblib, ...) there is no
+"previous job" to cool down from, so it is skipped with one warning at the start of the sweep
+(the comparison flags jobs that overlapped on one host). Processes other than rank 0 of a DDP
+launch (Lightning re-runs the script for rank 1, which re-enters Hydra) neither wait nor write:
+the rank is read from the variables Lightning reads (RANK, LOCAL_RANK, SLURM_PROCID,
+JSM_NAMESPACE_RANK, in that order) and NODE_RANK.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_green.progress import sleep_with_progress
 from lightning_green.validation import check_choice, check_number
 
 log = logging.getLogger(__name__)
@@ -40,8 +43,37 @@ COOLDOWN_KEY = "energy.cooldown_s"
 SEQUENTIAL_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
-def _is_rank_zero() -> bool:
-    return all(os.environ.get(k, "0") in ("", "0") for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+# The variables Lightning reads for a process's rank, in its order (lightning.fabric.utilities.
+# rank_zero._get_rank: "SLURM_PROCID can be set even if SLURM is not managing the
+# multiprocessing, therefore LOCAL_RANK needs to be checked first"); copied rather than
+# imported because importing lightning.fabric imports torch.
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def process_rank(environ: Any = None) -> int | None:
+    """This process's rank as Lightning reads it: the first of RANK_VARIABLES that is set
+    (None when none is); an unparsable value counts as rank 0, like an unset one."""
+    environ = os.environ if environ is None else environ
+    for key in RANK_VARIABLES:
+        value = environ.get(key)
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return None
+
+
+def _is_rank_zero(environ: Any = None) -> bool:
+    """Rank 0 of the launch: Lightning's rank is 0 (or unset) and, on a multi-node launch,
+    this is the first node (Lightning's launcher starts a node's first process with only
+    NODE_RANK set; its global rank is NODE_RANK x processes per node)."""
+    environ = os.environ if environ is None else environ
+    try:
+        node_rank = int(environ.get("NODE_RANK") or 0)
+    except ValueError:
+        node_rank = 0
+    return (process_rank(environ) or 0) == 0 and node_rank == 0
 
 
 def launcher_target(config: DictConfig) -> str | None:
@@ -70,10 +102,16 @@ class CompareCallback(Callback):
         baseline: Baseline run, by folder name or overrides (``"precision=32 pruning=none"``);
             default: the fp32 / no-pruning run, else the first.
         metric_mode: ``"auto"`` (loss-like metrics minimised), ``"max"`` or ``"min"``.
-        plots: Write the PNG plots beside the table.
+        plots: Write the plots beside the table.
         out_dir: Output folder; default: the sweep folder (``hydra.sweep.dir``).
         cooldown_s: Seconds to wait between jobs; None reads ``energy.cooldown_s`` from
             the job's config.
+        plot_format: ``"png"`` or ``"svg"``.
+        dpi: Plot resolution (72-1200).
+        group_by: Override keys that define a configuration (default: all that differ
+            except ``seed``, so seed repeats are pooled).
+        regions: What-if grids, e.g. ``"FRA,USA,gcp:europe-west9"``; None: the default
+            ones; ``"none"``: none.
 
     Example::
 
@@ -90,8 +128,14 @@ class CompareCallback(Callback):
         plots: bool = True,
         out_dir: str | None = None,
         cooldown_s: float | None = None,
+        plot_format: str = "png",
+        dpi: int = 150,
+        group_by: list[str] | None = None,
+        regions: str | None = None,
     ) -> None:
+        from lightning_green.compare.plots import FORMATS
         from lightning_green.compare.runs import BYS, METRIC_MODES
+        from lightning_green.compare.whatif import parse_regions, resolve_regions
 
         self.metric = metric
         self.by = check_choice("by", by, BYS)
@@ -100,6 +144,11 @@ class CompareCallback(Callback):
         self.plots = bool(plots)
         self.out_dir = out_dir
         self.cooldown_s = check_number("cooldown_s", cooldown_s, minimum=0.0, optional=True)
+        self.plot_format = check_choice("plot_format", plot_format, FORMATS)
+        self.dpi = int(check_number("dpi", dpi, minimum=72, maximum=1200, integer=True))
+        self.group_by = None if group_by is None else [str(k) for k in group_by]
+        self.regions = parse_regions(regions)
+        resolve_regions(self.regions)  # an unknown region fails here, not after the sweep
         self._last_job_end: float | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -141,12 +190,14 @@ class CompareCallback(Callback):
         if remaining_s > 0:
             log.info("lightning-green: cooling down %.1f s before the next job (%s=%g)",
                      remaining_s, COOLDOWN_KEY, cooldown_s)
-            time.sleep(remaining_s)
+            # the log line above is the one line off a terminal; on one, a countdown
+            sleep_with_progress(remaining_s, "cooling down before the next job", announce=False)
 
     def _compare_sweep(self, config: DictConfig) -> None:
         if not _is_rank_zero():
             return
-        from lightning_green.compare.plots import MD_NAME, run_comparison
+        from lightning_green.compare.cli import run_comparison
+        from lightning_green.compare.table import MD_NAME
 
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
         if sweep_dir is None or not Path(str(sweep_dir)).is_dir():
@@ -156,13 +207,15 @@ class CompareCallback(Callback):
         try:
             comparison = run_comparison(
                 [str(sweep_dir)], out_dir, metric=self.metric, by=self.by, baseline=self.baseline,
-                metric_mode=self.metric_mode, plots=self.plots,
+                metric_mode=self.metric_mode, plots=self.plots, fmt=self.plot_format, dpi=self.dpi,
+                group_by=self.group_by, regions=self.regions,
             )
         except Exception as err:  # the sweep has finished: never turn its end into a crash
             log.warning("lightning-green: comparing the sweep in %s failed: %r", sweep_dir, err)
             return
         if comparison is not None:
-            log.info("lightning-green: compared %d runs: %s", len(comparison.runs), out_dir / MD_NAME)
+            count = len(comparison.runs)
+            log.info("lightning-green: compared %d run%s: %s", count, "" if count == 1 else "s", out_dir / MD_NAME)
             if comparison.metric:
                 goal = "highest" if comparison.maximize else "lowest"
                 front = ", ".join(f"{r.name} ({comparison.metric} {r.metric(comparison.metric):.4g}, "

@@ -1,94 +1,49 @@
-"""Many footprints -> one comparison: rows, baseline deltas, Pareto front, fairness flags.
+"""Many footprints -> one comparison: rows, baseline deltas, Pareto front, repeats, flags.
 
-Pure Python (no matplotlib): the plots and the ``lightning-green compare`` command live in
-:mod:`lightning_green.compare.plots`, which re-exports everything public here.
-
-A *run* is a folder holding a ``footprint.json`` (and usually ``steps.csv``) written by
-:class:`~lightning_green.EnergyCallback`. Energy is compared as IT energy (before PUE), so
-runs with different carbon settings stay comparable on energy; emissions are not, and the
-comparison says so.
+Pure Python (no matplotlib). Energy is compared as IT energy (before PUE), so runs with
+different carbon settings stay comparable on energy; emissions are not, and the comparison
+says so. Runs that did different amounts of work (an interrupted run, another
+``limit_train_batches``, another data size) are compared on energy per training sample.
+Runs that differ only in ``seed`` are pooled (:mod:`lightning_green.compare.groups`);
+serving runs get their own table (:mod:`lightning_green.compare.serving`).
 """
 
 from __future__ import annotations
 
-import math
-import os
-import re
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from lightning_green.compare.fairness import Flag, fairness_flags
+from lightning_green.compare.footprints import Run, canonical_value, finite, load_runs
+from lightning_green.compare.groups import Group, compare_groups, fill_stats, group_runs
+from lightning_green.compare.pareto import METRIC_MODES, metric_maximized, pareto_front
+from lightning_green.compare.rows import build_rows
+from lightning_green.compare.serving import Serving, analyse_serving
+from lightning_green.compare.serving import choose_metric as serving_choice
+from lightning_green.compare.uncertainty import Bands, run_bands
+from lightning_green.compare.whatif import DEFAULT_REGIONS, Region, resolve_regions
 from lightning_green.validation import check_choice
 
-FOOTPRINT_NAME = "footprint.json"
+__all__ = [
+    "BYS", "METRIC_CANDIDATES", "METRIC_MODES", "Comparison", "Run", "choose_baseline", "choose_metric",
+    "compare", "load_runs", "metric_maximized", "order_components", "pareto_front",
+]
+
 BYS = ("energy", "emissions")
-METRIC_MODES = ("auto", "max", "min")
 # Default main metric: the first of these present in any run's metrics.
 METRIC_CANDIDATES = (
     "val/acc", "val_acc", "val/accuracy", "val_accuracy", "val/f1", "val_f1",
     "val/loss", "val_loss",
 )
-_LOWER_IS_BETTER = {"loss", "error", "err", "nll", "perplexity", "ppl", "mse", "mae", "rmse", "wer", "cer"}
 _COMPONENT_ORDER = ("gpu", "cpu", "ram")
 _FP32 = {"32", "32-true", "fp32", "float32", "full", "none", "null", ""}
 
 
 @dataclass
-class Run:
-    """One run folder: its name, its directory and its footprint (a FootprintReport)."""
-
-    name: str
-    path: Path
-    report: Any
-
-    @property
-    def steps_path(self) -> Path:
-        return self.path / "steps.csv"
-
-    @property
-    def overrides(self) -> dict[str, str]:
-        """``key=value`` command-line overrides as a dict (``+``/``~`` prefixes dropped)."""
-        pairs = (str(o).split("=", 1) for o in (self.report.overrides or []) if "=" in str(o))
-        return {k.lstrip("+~"): v for k, v in pairs}
-
-    def energy_kwh_by_component(self) -> dict[str, float]:
-        return {str(k): float(v) for k, v in (self.report.energy_kwh_by_component or {}).items()}
-
-    def component_measured(self) -> dict[str, str]:
-        """Per component: ``"measured"``, ``"estimated"`` or ``"mixed"`` (from ``sensors``)."""
-        seen: dict[str, set[bool]] = {}
-        for sensor in self.report.sensors or []:
-            if isinstance(sensor, dict) and "component" in sensor:
-                seen.setdefault(str(sensor["component"]), set()).add(bool(sensor.get("measured", True)))
-        names = {frozenset({True}): "measured", frozenset({False}): "estimated"}
-        return {c: names.get(frozenset(m), "mixed") for c, m in seen.items()}
-
-    def metric(self, name: str | None) -> float | None:
-        value = (self.report.metrics or {}).get(name) if name else None
-        return float(value) if _finite(value) else None
-
-    def interval(self) -> tuple[float, float] | None:
-        """(start, end) as unix seconds, or None when the footprint lacks the times."""
-        start = _parse_time(self.report.started_at)
-        if start is None:
-            return None
-        end = _parse_time(self.report.ended_at)
-        if end is None:
-            end = start + float(self.report.duration_s or 0.0)
-        return start, end
-
-    @property
-    def hostname(self) -> str | None:
-        return (self.report.context or {}).get("hostname") or None
-
-
-@dataclass
 class Comparison:
-    """The result of :func:`compare`. ``rows`` are CSV-ready dicts in ``columns`` order."""
+    """The result of :func:`compare`. ``rows`` are CSV-ready dicts in ``columns`` order, one
+    per run of the table (serving-only runs are in ``serving`` instead)."""
 
     runs: list[Run]
     rows: list[dict[str, Any]]
@@ -102,108 +57,39 @@ class Comparison:
     override_keys: list[str]
     components: list[str]
     measured: dict[str, dict[str, str]] = field(default_factory=dict)  # run -> component -> status
+    display: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> canonical -> as written
+    bands: dict[str, Bands] = field(default_factory=dict)  # run -> bands
+    per_sample: bool = False  # "vs baseline" compares energy per training sample
+    work_note: str = ""
+    group_keys: list[str] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)  # non-empty when some configuration repeats
+    regions: list[Region] = field(default_factory=list)
+    serving: Serving | None = None
+    notes: list[str] = field(default_factory=list)
 
+    @property
+    def cost_figure(self) -> str:
+        """The figure the Pareto front and the noise check use for cost."""
+        if self.by == "energy":
+            return "energy_per_sample_j" if self.per_sample else "energy_kwh"
+        return "emissions_per_sample_g" if self.per_sample else "emissions_kg"
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _parse_time(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
-
-
-def _natural_key(text: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
-def _find_footprints(root: Path) -> Iterable[Path]:
-    if root.is_file():
-        yield root
-        return
-    for folder, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # .pl_hydra_*, .hydra, .git
-        if FOOTPRINT_NAME in filenames:
-            yield Path(folder) / FOOTPRINT_NAME
-
-
-def load_runs(paths: Sequence[str | os.PathLike]) -> list[Run]:
-    """Every footprint.json under ``paths`` (folders searched recursively, or files).
-
-    Hidden folders (``.pl_hydra_*``, ``.hydra``) are not searched. A corrupt or foreign
-    footprint.json is skipped with one line on stderr. Runs are named by their folder
-    relative to the path given, and sorted naturally (``2`` before ``10``).
-    """
-    from lightning_green.outputs.footprint import ReportError, read_footprint
-
-    found: dict[Path, tuple[Path, Path]] = {}
-    for raw in paths:
-        root = Path(raw)
-        if not root.exists():
-            print(f"lightning-green compare: skipped {root}: no such file or folder", file=sys.stderr)
-            continue
-        for footprint in _find_footprints(root):
-            found.setdefault(footprint.resolve(), (root, footprint))
-    runs = []
-    for root, footprint in found.values():
-        try:
-            report = read_footprint(footprint)
-        except (ReportError, OSError, ValueError, TypeError, KeyError, AttributeError) as err:
-            print(f"lightning-green compare: skipped {footprint}: {err}", file=sys.stderr)
-            continue
-        folder = footprint.parent
-        base = root if root.is_dir() else root.parent
-        name = folder.relative_to(base).as_posix() if folder != base else folder.resolve().name
-        runs.append(Run(name=name, path=folder, report=report))
-    names = [r.name for r in runs]
-    if len(set(names)) < len(names):  # same folder names under different roots
-        common = Path(os.path.commonpath([r.path.resolve() for r in runs]))
-        for run in runs:
-            run.name = run.path.resolve().relative_to(common).as_posix() or run.path.name
-    return sorted(runs, key=lambda r: _natural_key(r.name))
+    def shown(self, key: str, run: Run) -> str:
+        """An override value as first written among the runs (one spelling per value)."""
+        value = run.canonical_overrides.get(key)
+        return "" if value is None else self.display.get(key, {}).get(value, value)
 
 
 def choose_metric(runs: Sequence[Run], metric: str | None = None) -> str | None:
     """``metric`` if given, else the first of METRIC_CANDIDATES present, else any ``val*``."""
     if metric:
         return metric
-    present = {k for r in runs for k, v in (r.report.metrics or {}).items() if _finite(v)}
+    present = {k for r in runs for k, v in (r.report.metrics or {}).items() if finite(v)}
     for name in METRIC_CANDIDATES:
         if name in present:
             return name
     val = sorted(k for k in present if k.startswith("val"))
     return val[0] if val else None
-
-
-def metric_maximized(metric: str | None, mode: str = "auto") -> bool:
-    """True when a higher value is better: ``max``, or ``auto`` unless loss-like."""
-    check_choice("metric_mode", mode, METRIC_MODES)
-    if mode != "auto":
-        return mode == "max"
-    tokens = set(re.split(r"[^a-z0-9]+", (metric or "").lower()))
-    return not tokens & _LOWER_IS_BETTER
-
-
-def pareto_front(points: Sequence[tuple[float, float]], maximize: bool = True) -> list[int]:
-    """Indices of points not dominated when minimising x and maximising (or minimising) y."""
-    sign = 1.0 if maximize else -1.0
-    front = []
-    for i, (xi, yi) in enumerate(points):
-        dominated = any(
-            xj <= xi and sign * yj >= sign * yi and (xj < xi or sign * yj > sign * yi)
-            for j, (xj, yj) in enumerate(points)
-            if j != i
-        )
-        if not dominated:
-            front.append(i)
-    return front
 
 
 def _is_default_baseline(run: Run) -> bool:
@@ -217,11 +103,12 @@ def _is_default_baseline(run: Run) -> bool:
 
 
 def choose_baseline(runs: Sequence[Run], baseline: str | None = None) -> Run | None:
-    """The run named ``baseline`` (folder name, or overrides such as ``"precision=32 pruning=none"``);
-    by default the fp32 / no-pruning run, else the first run."""
+    """The run named ``baseline`` (folder name, or overrides such as ``"precision=32 pruning=none"``,
+    values compared by :func:`~lightning_green.compare.footprints.canonical_value`);
+    by default the completed fp32 / no-pruning run, else any such run, else the first run."""
     if not runs:
         return None
-    if baseline is None:  # a completed fp32 / no-pruning run, else any such run, else the first
+    if baseline is None:
         defaults = [r for r in runs if _is_default_baseline(r)]
         return ([r for r in defaults if r.report.status == "completed"] or defaults or list(runs))[0]
     for run in runs:
@@ -229,21 +116,37 @@ def choose_baseline(runs: Sequence[Run], baseline: str | None = None) -> Run | N
             return run
     wanted = dict(t.split("=", 1) for t in baseline.replace(",", " ").split() if "=" in t)
     for run in runs:
-        if wanted and all(run.overrides.get(k.lstrip("+~")) == v for k, v in wanted.items()):
+        values = run.canonical_overrides
+        if wanted and all(values.get(k.lstrip("+~")) == canonical_value(v) for k, v in wanted.items()):
             return run
     known = ", ".join(repr(r.name) for r in runs)
     raise ValueError(f"baseline must be a run folder name ({known}) or overrides like 'precision=32', got {baseline!r}")
 
 
-def _pct(value: float | None, base: float | None) -> float | None:
-    if value is None or base is None or not _finite(value) or not _finite(base) or base == 0:
-        return None
-    return (value - base) / base * 100.0
-
-
 def order_components(names: Iterable[str]) -> list[str]:
     names = set(names)
     return [c for c in _COMPONENT_ORDER if c in names] + sorted(names - set(_COMPONENT_ORDER))
+
+
+def _work_mode(runs: Sequence[Run], base: Run | None) -> tuple[bool, str, list[Flag]]:
+    """Whether to compare per sample, the sentence that says why, and a flag for the runs."""
+    samples = {r.name: int(r.report.samples or 0) for r in runs}
+    known = {n: s for n, s in samples.items() if s > 0}
+    if len(set(known.values())) <= 1:
+        unknown = [n for n, s in samples.items() if s == 0]
+        if known and unknown:
+            return False, (f"Runs {', '.join(unknown)} recorded no training samples, so their work cannot be "
+                           "compared: totals are compared."), []
+        return False, "", []
+    base_samples = samples.get(base.name, 0) if base else 0
+    odd = tuple(n for n, s in known.items() if s != base_samples) if base_samples else tuple(known)
+    text = (f"Runs did different amounts of work ({min(known.values()):,}-{max(known.values()):,} training "
+            "samples): \"vs baseline\" compares energy (and emissions) per training sample, not totals.")
+    flag = Flag("different-work", odd, (
+        "these runs trained on another number of samples than the baseline "
+        f"({', '.join(f'{n}: {known[n]:,}' for n in odd)}; baseline {base_samples:,}): "
+        "they are compared per sample"))
+    return True, text, [flag]
 
 
 def compare(
@@ -253,8 +156,13 @@ def compare(
     *,
     by: str = "energy",
     metric_mode: str = "auto",
+    group_by: Sequence[str] | None = None,
+    regions: Sequence[str] = DEFAULT_REGIONS,
+    serving_metric: str | None = None,
+    pairs: Mapping[str, str] | None = None,
 ) -> Comparison:
-    """Tabulate ``runs``: one row each, deltas against the baseline, Pareto front, flags.
+    """Tabulate ``runs``: one row each, deltas against the baseline, Pareto front, flags,
+    repeats pooled, what-if regions, and the serving table.
 
     Args:
         runs: From :func:`load_runs`.
@@ -263,54 +171,87 @@ def compare(
         metric: Main validation metric; None picks the first of METRIC_CANDIDATES found.
         by: ``"energy"`` or ``"emissions"``: the cost axis of the Pareto front.
         metric_mode: ``"auto"`` (loss-like names minimised), ``"max"`` or ``"min"``.
+        group_by: Override keys that define a configuration; None: all that differ except
+            ``seed``. Groups are reported when a configuration has repeats.
+        regions: What-if locations (ISO-3 codes, ``provider:region``); empty for none.
+        serving_metric: Metric of the serving table (default ``predict/acc`` and kin).
+        pairs: Explicit serving run -> training run names for the break-even.
+
+    Raises:
+        ValueError: A bad ``by``, ``metric_mode``, ``baseline``, ``group_by``, region or pair.
     """
     check_choice("by", by, BYS)
-    runs = list(runs)
-    base = choose_baseline(runs, baseline)
-    metric = choose_metric(runs, metric)
+    check_choice("metric_mode", metric_mode, METRIC_MODES)
+    try:
+        region_list = resolve_regions(list(regions))
+    except RuntimeError as err:  # codecarbon's data missing: the what-if is skipped, not the comparison
+        region_list, skipped = [], f"What-if regions skipped: {err}."
+    else:
+        skipped = ""
+    everything = list(runs)
+    table = [r for r in everything if r.is_training or not r.is_serving] or everything
+    chosen = choose_baseline(everything, baseline) if baseline is not None else None
+    base = chosen if chosen in table else choose_baseline(table)
+    metric = choose_metric(table, metric)
     maximize = metric_maximized(metric, metric_mode)
-    parsed = [r.overrides for r in runs]
-    keys = [k for k in dict.fromkeys(k for p in parsed for k in p) if len({p.get(k) for p in parsed}) > 1]
-    components = order_components(c for r in runs for c in r.energy_kwh_by_component())
-    cost = {r.name: (r.report.energy_kwh if by == "energy" else r.report.emissions_kg) for r in runs}
-    candidates = [r for r in runs if r.report.status == "completed" and _finite(cost[r.name]) and r.metric(metric) is not None]
-    front_idx = pareto_front([(cost[r.name], r.metric(metric)) for r in candidates], maximize)
-    pareto = [candidates[i] for i in front_idx]
-    flags = fairness_flags(runs)
-    b = base.report if base else None
-    rows = []
-    for run, overrides in zip(runs, parsed):
-        rep = run.report
-        per_component = run.energy_kwh_by_component()
-        per_sample = rep.energy_per_sample_j
-        if not _finite(per_sample) and rep.samples:
-            per_sample = float(rep.energy_kwh) * 3.6e6 / rep.samples
-        value, base_value = run.metric(metric), base.metric(metric) if base else None
-        row: dict[str, Any] = {"run": run.name}
-        row.update({k: overrides.get(k, "") for k in keys})
-        row.update({
-            "status": rep.status,
-            "duration_s": rep.duration_s,
-            "energy_kwh": rep.energy_kwh,
-            **{f"{c}_kwh": per_component.get(c) for c in components},
-            "energy_per_sample_j": per_sample if _finite(per_sample) else None,
-            "emissions_kg": rep.emissions_kg,
-            **({metric: value} if metric else {}),
-            "carbon_intensity_g_per_kwh": rep.carbon_intensity_g_per_kwh,
-            "pue": rep.pue,
-            "energy_vs_baseline_pct": _pct(rep.energy_kwh, b.energy_kwh if b else None),
-            "emissions_vs_baseline_pct": _pct(rep.emissions_kg, b.emissions_kg if b else None),
-            **({f"{metric}_vs_baseline": None if value is None or base_value is None else value - base_value}
-               if metric else {}),
-            "baseline": run is base,
-            "pareto": run in pareto,
-            "flags": ";".join(dict.fromkeys(f.kind for f in flags if run.name in f.runs)),
-            "path": str(run.path),
-        })
-        rows.append(row)
-    columns = list(rows[0]) if rows else []
-    return Comparison(
-        runs=runs, rows=rows, columns=columns, baseline=base, flags=flags, metric=metric,
-        maximize=maximize, by=by, pareto=pareto, override_keys=keys, components=components,
-        measured={r.name: r.component_measured() for r in runs},
+    display: dict[str, dict[str, str]] = {}
+    for run in table:
+        for key, value in run.overrides.items():
+            display.setdefault(key, {}).setdefault(canonical_value(value), value)
+    canon = [r.canonical_overrides for r in table]
+    keys = [k for k in dict.fromkeys(k for p in canon for k in p) if len({p.get(k) for p in canon}) > 1]
+    per_sample, work_note, work_flags = _work_mode(table, base)
+    comparison = Comparison(
+        runs=table, rows=[], columns=[], baseline=base, flags=[], metric=metric, maximize=maximize, by=by,
+        pareto=[], override_keys=keys, components=order_components(c for r in table for c in r.energy_kwh_by_component()),
+        measured={r.name: r.component_measured() for r in table}, display=display,
+        bands={r.name: run_bands(r) for r in table}, per_sample=per_sample, work_note=work_note, regions=region_list,
+        notes=[skipped] if skipped else [],
     )
+    cost = comparison.cost_figure
+    group_keys, groups = group_runs(table, keys, group_by)
+    repeats = any(g.n > 1 for g in groups)
+    rows = build_rows(comparison, {r.name: g.name for g in groups for r in g.runs} if repeats else None)
+    by_run = {r["run"]: r for r in rows}
+    candidates = [r for r in table if r.report.status == "completed" and finite(by_run[r.name].get(cost))
+                  and r.metric(metric) is not None]
+    points = [(by_run[r.name][cost], r.metric(metric)) for r in candidates]
+    comparison.pareto = [candidates[i] for i in pareto_front(points, maximize)]
+    comparison.flags = fairness_flags(table) + work_flags
+    if repeats:
+        _pool(comparison, groups, by_run, base)
+        comparison.group_keys, comparison.groups = group_keys, groups
+    elif len(groups) > 1 and metric:
+        comparison.notes.append("Each configuration ran once, so run-to-run noise is unknown: differences smaller "
+                                "than a repeat would show cannot be told from noise (repeat with seed=1,2,3).")
+    pareto_names = {r.name for r in comparison.pareto}
+    for row in rows:
+        row["baseline"], row["pareto"] = row["run"] == (base.name if base else None), row["run"] in pareto_names
+        row["flags"] = ";".join(dict.fromkeys(f.kind for f in comparison.flags if row["run"] in f.runs))
+    comparison.rows, comparison.columns = rows, list(rows[0]) if rows else []
+    serving_base = chosen if chosen is not None and chosen not in table else base
+    s_metric = serving_choice([r for r in everything if r.is_serving], serving_metric)
+    comparison.serving = analyse_serving(everything, baseline=serving_base, metric=s_metric,
+                                         maximize=metric_maximized(s_metric, metric_mode), pairs=pairs)
+    return comparison
+
+
+def _pool(comparison: Comparison, groups: list[Group], by_run: dict[str, dict[str, Any]], base: Run | None) -> None:
+    """Statistics per configuration, differences from the baseline's, noise flags, group Pareto."""
+    metric, cost = comparison.metric, comparison.cost_figure
+    figures = {name: (lambda run, name=name: by_run[run.name].get(name))
+               for name in ("duration_s", "energy_kwh", "energy_per_sample_j", "emissions_kg", "emissions_per_sample_g")}
+    if metric:
+        figures[metric] = lambda run: run.metric(metric)
+    for group in groups:
+        fill_stats(group, figures)
+    base_group = next((g for g in groups if base in g.runs), None)
+    compare_groups(groups, base_group, [cost] + ([metric] if metric else []))
+    scored = [g for g in groups if g.completed and cost in g.stats and metric in g.stats]
+    for i in pareto_front([(g.stats[cost].mean, g.stats[metric].mean) for g in scored], comparison.maximize):
+        scored[i].pareto = True
+    for group in groups:
+        if group.within_noise:
+            comparison.flags.append(Flag("within-noise", tuple(r.name for r in group.runs), (
+                f"configuration {group.name} differs from the baseline configuration by less than the "
+                f"run-to-run spread in {', '.join(group.within_noise)}: within run-to-run noise")))

@@ -1,15 +1,20 @@
-"""The comparison as files: ``comparison.csv`` (full precision) and ``comparison.md``.
+"""The comparison as files: CSV tables (full precision) and ``comparison.md``.
 
-The CSV keeps the units of its column names (``_kwh``, ``_kg``, ``_j``, ``_s``, ``_pct``);
-the Markdown picks one readable unit per column (J, Wh or kWh; g or kg), marks estimated
-components with ``~``, numbers the fairness notes and embeds the plots given.
+* ``comparison.csv``: one row per run (:mod:`lightning_green.compare.rows`); units in the
+  column names (``_kwh``, ``_kg``, ``_j``, ``_g``, ``_s``, ``_pct``).
+* ``comparison_groups.csv``: one row per configuration when some configuration repeats:
+  ``<figure>_mean``, ``_std``, ``_min``, ``_max``, ``runs`` (count), differences from the
+  baseline configuration and ``within_noise``.
+* ``serving.csv``: one row per serving run: predictions, tokens, J per 1,000 predictions,
+  the prediction metric, the paired training run and the break-even.
+
+The Markdown (:mod:`lightning_green.compare.markdown`) picks one readable unit per column.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +22,11 @@ from typing import Any
 
 from lightning_green.compare.runs import Comparison
 
-__all__ = ["CSV_NAME", "MD_NAME", "emissions_unit", "energy_unit", "write_table"]
+__all__ = ["CSV_NAME", "GROUPS_CSV_NAME", "MD_NAME", "SERVING_CSV_NAME", "emissions_unit", "energy_unit",
+           "group_rows", "serving_rows", "write_table"]
 
 CSV_NAME, MD_NAME = "comparison.csv", "comparison.md"
+GROUPS_CSV_NAME, SERVING_CSV_NAME = "comparison_groups.csv", "serving.csv"
 
 
 def energy_unit(values_kwh: Sequence[Any]) -> tuple[str, float]:
@@ -33,86 +40,83 @@ def emissions_unit(values_kg: Sequence[Any]) -> tuple[str, float]:
     return ("kg", 1.0) if top >= 1.0 else ("g", 1e3)
 
 
-def _fmt(value: Any, factor: float = 1.0, spec: str = ".4g") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, (int, float)):
-        return format(value * factor, spec)
-    return str(value).replace("|", "\\|")
+def group_rows(c: Comparison) -> list[dict[str, Any]]:
+    """CSV-ready rows of ``c.groups`` (empty without repeats)."""
+    rows = []
+    for group in c.groups:
+        row: dict[str, Any] = {"group": group.name, **{k: c.display.get(k, {}).get(v, v) for k, v in group.config.items()},
+                               "runs": group.n, "run_names": " ".join(r.name for r in group.runs)}
+        for name in ("duration_s", "energy_kwh", "energy_per_sample_j", "emissions_kg", "emissions_per_sample_g",
+                     *([c.metric] if c.metric else [])):
+            stat = group.stats.get(name)
+            for part in ("mean", "std", "min", "max"):
+                attr = {"min": "low", "max": "high"}.get(part, part)
+                row[f"{name}_{part}"] = getattr(stat, attr) if stat else None
+        for name, diff in group.vs_baseline.items():
+            row[f"{name}_vs_baseline"] = diff
+            row[f"{name}_noise"] = group.noise.get(name)
+        row["within_noise"] = ";".join(group.within_noise)
+        row["baseline"] = c.baseline in group.runs
+        row["pareto"] = group.pareto
+        rows.append(row)
+    return rows
 
 
-def _render_markdown(comparison: Comparison, plots: Sequence[Path]) -> str:
-    c, rows = comparison, comparison.rows
-    e_unit, e_factor = energy_unit([r["energy_kwh"] for r in rows])
-    g_unit, g_factor = emissions_unit([r["emissions_kg"] for r in rows])
-    refs = {f: i for i, f in enumerate(c.flags, 1)}
-    head = ["run", *c.override_keys, "status", "duration (s)", f"energy ({e_unit})",
-            *(f"{comp} ({e_unit})" for comp in c.components), "J/sample", f"CO2 ({g_unit})"]
-    head += [c.metric] if c.metric else []
-    head += ["g/kWh", "PUE", "energy vs base", "CO2 vs base"]
-    head += [f"{c.metric} vs base"] if c.metric else []
-    head += ["Pareto", "notes"]
-    lines = ["| " + " | ".join(_fmt(h) for h in head) + " |", "|" + "---|" * len(head)]
-    for run, row in zip(c.runs, rows):
-        measured = c.measured.get(run.name, {})
-        cells = [row["run"], *(row[k] for k in c.override_keys), row["status"], _fmt(row["duration_s"], spec=".1f"),
-                 _fmt(row["energy_kwh"], e_factor)]
-        cells += [("~" if measured.get(comp) == "estimated" else "") + _fmt(row[f"{comp}_kwh"], e_factor)
-                  for comp in c.components]
-        cells += [_fmt(row["energy_per_sample_j"]), _fmt(row["emissions_kg"], g_factor)]
-        cells += [_fmt(row[c.metric])] if c.metric else []
-        cells += [_fmt(row["carbon_intensity_g_per_kwh"], spec="g"), _fmt(row["pue"], spec="g")]
-        deltas = ["energy_vs_baseline_pct", "emissions_vs_baseline_pct"]
-        if row["baseline"]:
-            cells += ["baseline"] * (len(deltas) + bool(c.metric))
-        else:
-            cells += [_fmt(row[d], spec="+.1f") + ("%" if row[d] is not None else "") for d in deltas]
-            cells += [_fmt(row[f"{c.metric}_vs_baseline"], spec="+.4g")] if c.metric else []
-        cells += [_fmt(row["pareto"]), " ".join(f"[{i}]" for f, i in refs.items() if run.name in f.runs)]
-        lines.append("| " + " | ".join(_fmt(x) for x in cells) + " |")
-    base = c.baseline
-    text = [f"# Energy comparison of {len(c.runs)} runs", ""]
-    if base:
-        shown = " ".join(f"{k}={v}" for k, v in base.overrides.items() if k in c.override_keys)
-        text.append(f"Baseline: run `{base.name}`" + (f" ({shown})" if shown else "") + ".")
-    if c.metric:
-        goal = "highest" if c.maximize else "lowest"
-        front = ", ".join(f"`{r.name}`" for r in c.pareto) or "none"
-        text.append(f"Pareto front (least {c.by}, {goal} {c.metric}; completed runs only): {front}.")
-    else:
-        text.append("No validation metric found in the footprints: no Pareto front (use --metric).")
-    text += ["", *lines, "",
-             f"Energy is IT energy before PUE, in {e_unit}; CO2 = energy x PUE x carbon intensity. "
-             "`~` marks an estimated component (a model, not a hardware reading).", ""]
-    text += ["## Fairness notes", ""]
-    text += [f"{i}. **{f.kind}**: {f.message}." for f, i in refs.items()] or ["None found: no overlapping runs, no incomplete runs, same sensor kinds and carbon settings."]
-    if plots:
-        text += ["", "## Plots", ""] + [f"![{p.stem.replace('_', ' ')}]({p.name})" for p in plots]
-    return "\n".join(text) + "\n"
+def serving_rows(c: Comparison) -> list[dict[str, Any]]:
+    """CSV-ready rows of the serving table (empty without serving runs)."""
+    s = c.serving
+    if s is None:
+        return []
+    rows = []
+    for r in s.rows:
+        be = r.break_even
+        rows.append({
+            "run": r.run.name, **r.settings, "status": r.run.report.status, "predictions": r.predictions,
+            "batches": r.batches, "tokens": r.tokens, "padded_tokens": r.padded_tokens, "predict_energy_kwh": r.energy_kwh,
+            "energy_per_1k_predictions_j": r.j_per_1k, "energy_per_token_j": r.j_per_token,
+            "energy_per_padded_token_j": r.j_per_padded_token, **({s.metric: r.metric} if s.metric else {}),
+            "training_run": r.training.name if r.training else "", "pairing": r.pairing,
+            "training_energy_kwh": r.training_kwh,
+            "break_even": be.kind if be else "", "break_even_predictions": be.predictions if be else None,
+            "extra_training_j": be.extra_training_j if be and be.kind != "baseline" else None,
+            "saving_per_prediction_j": be.saving_j_per_prediction if be and be.kind != "baseline" else None,
+            "baseline": r is s.baseline, "pareto": r.pareto, "path": str(r.run.path),
+        })
+    return rows
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if row.get(k) is None else row.get(k)) for k in columns} for row in rows)
+    return buffer.getvalue()
 
 
 def write_table(comparison: Comparison, out_dir: str | os.PathLike, *, plots: Sequence[Path] = ()) -> tuple[Path, Path]:
-    """Write ``comparison.csv`` (full precision, kWh/kg/J/s) and ``comparison.md``.
+    """Write ``comparison.csv`` and ``comparison.md`` (and ``comparison_groups.csv`` with
+    repeats, ``serving.csv`` with serving runs; stale ones from an earlier call are removed).
 
     Args:
-        comparison: From :func:`compare`.
-        out_dir: Folder for both files (created if missing).
-        plots: PNG files to embed in the Markdown (paths in or under ``out_dir``).
+        comparison: From :func:`~lightning_green.compare.runs.compare`.
+        out_dir: Folder for the files (created if missing).
+        plots: Plot files to embed in the Markdown (paths in or under ``out_dir``).
 
     Returns:
         (csv_path, md_path)
     """
-    from lightning_green.outputs.footprint import atomic_write_text
+    from lightning_green.compare.markdown import render_markdown
+    from lightning_green.outputs.atomic import atomic_write_text
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=comparison.columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in comparison.rows)
     csv_path, md_path = out / CSV_NAME, out / MD_NAME
-    atomic_write_text(csv_path, buffer.getvalue())
-    atomic_write_text(md_path, _render_markdown(comparison, [Path(p) for p in plots]))
+    atomic_write_text(csv_path, _csv_text(comparison.rows) if comparison.rows else "run\n")
+    for name, rows in ((GROUPS_CSV_NAME, group_rows(comparison)), (SERVING_CSV_NAME, serving_rows(comparison))):
+        if rows:
+            atomic_write_text(out / name, _csv_text(rows))
+        elif (out / name).is_file():
+            (out / name).unlink()
+    atomic_write_text(md_path, render_markdown(comparison, [Path(p) for p in plots]))
     return csv_path, md_path

@@ -1,4 +1,4 @@
-"""lightning_green.compare.plots: table values, baseline deltas, Pareto set, fairness flags, plots, CLI."""
+"""lightning_green.compare: table values, baseline deltas, Pareto set, fairness flags, plots, CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.compare_fixtures import CPU_MEASURED, footprint, write_run, write_sweep
 from lightning_green.cli import main as cli_main
-from lightning_green.compare.plots import (
+from lightning_green.compare import (
     compare,
     load_runs,
     main,
@@ -252,3 +252,12 @@ def test_console_entry_point(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "| 1 | 32 | none | completed |" in proc.stdout and (root / "comparison.csv").is_file()
+
+
+def test_one_run_is_one_run(tmp_path):
+    root = tmp_path / "runs"
+    _run(root, "a")
+    md = write_table(compare(load_runs([root])), tmp_path / "out")[1].read_text()
+    assert md.startswith("# Energy comparison of 1 run\n")
+    _run(root, "b", start_min=5)
+    assert write_table(compare(load_runs([root])), tmp_path / "out")[1].read_text().startswith("# Energy comparison of 2 runs\n")

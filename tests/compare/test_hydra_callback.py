@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -36,7 +37,32 @@ def _config(sweep_dir=None, *, mode=RunMode.MULTIRUN, num=0, cooldown_s=None, la
 def sleeps(monkeypatch):
     calls: list[float] = []
     monkeypatch.setattr(hydra_callback.time, "sleep", calls.append)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal, even under pytest -s
     return calls
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_cooldown_counts_down_on_a_terminal(monkeypatch):
+    now = [1000.0]
+    slept: list[float] = []
+
+    def fake_sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(hydra_callback.time, "sleep", fake_sleep)
+    monkeypatch.setattr(hydra_callback.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    callback = CompareCallback()
+    callback.on_job_end(_config(num=0), job_return=None)
+    callback.on_job_start(_config(num=1, cooldown_s=4.0))
+    assert sum(slept) == pytest.approx(4.0) and len(slept) > 1  # in slices, to redraw
+    text = sys.stderr.getvalue()
+    assert "cooling down before the next job" in text and "/ 4 s [" in text and text.endswith("\n")
 
 
 def test_multirun_end_writes_comparison(tmp_path):
@@ -70,6 +96,42 @@ def test_multirun_end_never_raises(tmp_path, caplog):
 def test_rank_above_zero_writes_nothing_and_never_waits(tmp_path, monkeypatch, sleeps):
     sweep = write_sweep(tmp_path / "sweep")
     monkeypatch.setenv("LOCAL_RANK", "1")
+    callback = CompareCallback()
+    callback.on_job_start(_config(sweep, num=1, cooldown_s=5.0))
+    callback.on_multirun_end(_config(sweep))
+    assert sleeps == [] and not (sweep / "comparison.md").exists()
+
+
+@pytest.mark.parametrize("environ, rank_zero", [
+    ({}, True),
+    ({"RANK": "0"}, True),
+    ({"RANK": "0", "LOCAL_RANK": "1"}, True),  # Lightning reads the first variable set: RANK wins
+    ({"LOCAL_RANK": "1"}, False),
+    ({"SLURM_PROCID": "3"}, False),  # an srun task that is not the first
+    ({"LOCAL_RANK": "0", "SLURM_PROCID": "3"}, True),  # SLURM_PROCID set outside SLURM's launching: LOCAL_RANK first
+    ({"JSM_NAMESPACE_RANK": "2"}, False),  # IBM LSF jsrun
+    ({"NODE_RANK": "1"}, False),  # the first process of a second node
+    ({"RANK": ""}, True),
+])
+def test_rank_zero_reads_the_variables_lightning_reads(environ, rank_zero):
+    assert hydra_callback._is_rank_zero(environ) is rank_zero
+    if "NODE_RANK" not in environ:  # the same answer as Lightning's own reading of the variables
+        from lightning.fabric.utilities.rank_zero import _get_rank
+
+        with pytest.MonkeyPatch.context() as mp:
+            for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "NODE_RANK"):
+                mp.delenv(key, raising=False)
+            for key, value in environ.items():
+                mp.setenv(key, value)
+            lightning_rank = _get_rank() if environ.get("RANK") != "" else 0
+            assert ((lightning_rank or 0) == 0) is rank_zero
+
+
+def test_slurm_task_above_zero_neither_waits_nor_writes(tmp_path, monkeypatch, sleeps):
+    sweep = write_sweep(tmp_path / "sweep")
+    for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "JSM_NAMESPACE_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SLURM_PROCID", "1")
     callback = CompareCallback()
     callback.on_job_start(_config(sweep, num=1, cooldown_s=5.0))
     callback.on_multirun_end(_config(sweep))
@@ -144,6 +206,19 @@ def test_bad_arguments_name_the_key():
         CompareCallback(by="watts")
     with pytest.raises(ValueError, match=r"cooldown_s must be a number >= 0"):
         CompareCallback(cooldown_s=-2.0)
+    with pytest.raises(ValueError, match=r"plot_format must be one of 'png', 'svg', got 'pdf'"):
+        CompareCallback(plot_format="pdf")
+    with pytest.raises(ValueError, match=r"regions must be ISO-3 country codes .* got 'Atlantis'"):
+        CompareCallback(regions="FRA,Atlantis")
+
+
+def test_plot_options_group_by_and_regions_reach_the_comparison(tmp_path):
+    sweep = write_sweep(tmp_path / "sweep")
+    CompareCallback(plot_format="svg", dpi=100, group_by=["precision"], regions="SWE").on_multirun_end(_config(sweep))
+    assert sorted(p.name for p in sweep.glob("*.svg")) == ["energy_by_component.svg", "pareto_energy.svg",
+                                                          "power_over_time.svg"]
+    md = (sweep / "comparison.md").read_text()
+    assert "## Configurations (repeats pooled)" in md and "SWE (g)" in md and "USA (g)" not in md
 
 
 APP = textwrap.dedent('''
@@ -190,7 +265,7 @@ def test_real_hydra_multirun_with_cooldown(tmp_path):
     (tmp_path / "app.yaml").write_text(APP_YAML)
     sweep = tmp_path / "sweep"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    for key in ("RANK", "LOCAL_RANK", "NODE_RANK"):
+    for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
         env.pop(key, None)
     proc = subprocess.run(
         [sys.executable, "app.py", "-m", "x=1,2,3", "energy.cooldown_s=0.6", f"hydra.sweep.dir={sweep}"],

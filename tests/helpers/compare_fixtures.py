@@ -34,7 +34,10 @@ def footprint(
     cpu_sensor: dict | None = None,
     samples: int = 1000,
     metrics: dict | None = None,
+    fields: dict | None = None,
 ) -> dict[str, Any]:
+    """A footprint dict; ``fields`` adds (or replaces) top-level keys, e.g. the newer ones
+    (``energy_kwh_range``, ``work_by_phase``, ``embodied_kg``, ...)."""
     start = T0 + timedelta(minutes=start_min)
     energy_kwh = gpu_kwh + cpu_kwh
     context = {"precision": "32-true"}
@@ -57,11 +60,11 @@ def footprint(
         "emissions_kg": energy_kwh * pue * intensity / 1000.0,
         "sensors": [GPU_MEASURED, cpu_sensor or CPU_ESTIMATED],
         "samples": samples,
-        "energy_per_sample_j": energy_kwh * 3.6e6 / samples,
+        "energy_per_sample_j": energy_kwh * 3.6e6 / samples if samples else None,
         "context": context,
         "overrides": overrides,
         "metrics": metrics,
-    }
+    } | (fields or {})
 
 
 def write_run(folder: Path, data: dict[str, Any], steps_w: float | None = None, n_steps: int = 20) -> Path:
@@ -102,3 +105,34 @@ def write_sweep(root: Path, **overrides: Any) -> Path:
         (folder / ".hydra" / "overrides.yaml").write_text("\n".join(f"- {o}" for o in ovr) + "\n")
     (root / "multirun.yaml").write_text("hydra: {}\n")
     return root
+
+
+def serving_footprint(
+    *,
+    run_id: str,
+    predict_kwh: float,
+    predictions: int,
+    acc: float | None,
+    inference: dict[str, Any],
+    train_kwh: float = 0.0,
+    tokens: int = 0,
+    padded_tokens: int = 0,
+    start_min: float = 0,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """A predict footprint (``train_kwh`` > 0: fit then predict in one run) with known figures:
+    the predict phase holds ``predict_kwh`` over ``predictions`` predictions."""
+    steps = 100 if train_kwh else 0
+    data = footprint(
+        overrides=overrides or [], gpu_kwh=predict_kwh + train_kwh, cpu_kwh=0.0, acc=None, start_min=start_min,
+        duration_s=60, samples=800 if train_kwh else 0, metrics={"predict/acc": acc} if acc is not None else {},
+        fields={
+            "run_id": run_id,
+            "steps": steps,
+            "energy_kwh_by_phase": {"train": train_kwh, "validate": 0.0, "test": 0.0, "predict": predict_kwh},
+            "work_by_phase": {"predict": {"batches": predictions // 32 + 1, "samples": predictions, "tokens": tokens,
+                                          "padded_tokens": padded_tokens}},
+            "extra": {"inference": inference},
+        },
+    )
+    return data

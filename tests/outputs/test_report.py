@@ -117,7 +117,7 @@ def test_summary_says_what_a_user_needs():
     for expected in ("run-1 (completed)", "12 min 3 s", "123 Wh", "100 Wh", "measured: nvml energy counter",
                      "estimated: 225 W TDP x load", "train 110 Wh", "validate 10 Wh", "40,000 samples",
                      "J/sample", "148 Wh (PUE 1.2)", "g CO2e at 34 g/kWh",
-                     "cloud impact.csv: gcp europe-west9", "2 processes on 2 host(s)", "idle baseline 70 W", "Projected full run: 1.2 kWh",
+                     "cloud impact.csv: gcp europe-west9", "2 processes on 2 hosts", "idle baseline 70 W", "Projected full run: 1.2 kWh",
                      "Stopped by budget", "rapl", "Warnings:", "  - w1"):
         assert expected in text, expected
     assert FootprintReport(energy_kwh=2.5).summary().splitlines()[1].endswith("2.5 kWh")
