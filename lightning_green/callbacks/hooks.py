@@ -59,15 +59,20 @@ class EnergyHooks:
         write_files: bool = True,
         snapshot_every_s: float = 60.0,
         exporters: list[Any] | None = None,
+        carbon_intensity_series: str | os.PathLike | None = None,
+        pause_above_g_per_kwh: float | None = None,
+        max_pause_s: float | None = None,
+        water_l_per_kwh: float | None = None,
+        price_per_kwh: float | None = None,
+        currency: str | None = None,
+        embodied: bool | dict | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__()
-        self.meter = EnergyMeter(
-            sensors, sampling_interval_s, country_iso_code, cloud_provider, cloud_region,
-            carbon_intensity_g_per_kwh, pue, output_dir, idle_baseline_s, max_energy_kwh, max_emissions_kg,
-            project_after_epochs, project_after_steps, log_every_n_steps, write_files, snapshot_every_s,
-            exporters, name,
-        )
+        arguments = dict(locals())
+        for key in ("self", "__class__"):
+            arguments.pop(key, None)
+        self.meter = EnergyMeter(**arguments)
         self._token = self.meter.run_id  # names the ddp_spawn hand-off file
         self._configured_write = self.meter.options.write_files
         self._write = self._configured_write
@@ -75,6 +80,9 @@ class EnergyHooks:
         self._stage: str | None = None
         self._batches = 0
         self._every_n = 50
+        self._next_exchange = 50
+        self._last_exchange = 0
+        self._last_log = 0
         self._bar_t = -float("inf")
         self._project_at: int | None = None
 
@@ -137,9 +145,10 @@ class EnergyHooks:
     # -- lifecycle hooks ---------------------------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._stage = stage
-        self._batches = 0
+        self._batches = self._last_exchange = self._last_log = 0
         self._bar_t = -float("inf")
         self._every_n = int(self.meter.options.log_every_n_steps or getattr(trainer, "log_every_n_steps", 50) or 50)
+        self._next_exchange = self._every_n
         debug = bool(getattr(trainer, "fast_dev_run", False))
         self._write = self._configured_write and not debug  # a debug run writes nothing, as Lightning
         self.meter.options.write_files = self._write
@@ -238,7 +247,7 @@ class EnergyHooks:
         if self._project_at is not None and meter._carried.steps + batches >= self._project_at:
             self._project_at = None  # once; the same batch count on every rank keeps DDP in step
             self._project(trainer, self._energy_all_ranks_j())
-        if batches % self._every_n == 0:
+        if batches >= self._next_exchange:
             self._periodic(trainer, pl_module)
         elif meter.options.budgets and meter._world.world_size == 1:
             self._check_budgets(trainer, meter.live_energy_j())
@@ -257,13 +266,22 @@ class EnergyHooks:
 
     # -- logging, projection, budgets -----------------------------------------------------
     def _energy_all_ranks_j(self) -> float:
-        """Every rank's energy so far: a collective when distributed (callers are in step)."""
-        meter = self.meter
-        return meter.global_energy_j() if meter._world.world_size > 1 else meter.live_energy_j()
+        """Every rank's energy so far: a collective when distributed (every rank calls it at
+        the same batch, epoch end or projection point)."""
+        meter, batches = self.meter, self._batches
+        energy_j = meter.global_energy_j(batches - self._last_exchange, self._every_n)
+        self._last_exchange = batches
+        self._next_exchange = batches + meter.next_exchange_in(self._every_n)
+        return energy_j
 
     def _periodic(self, trainer: Any, pl_module: Any) -> None:
-        """Every ``log_every_n_steps`` batches: progress bar, loggers, budgets."""
+        """Every ``log_every_n_steps`` batches (under DDP sooner when snapshots need a fresher
+        view of every rank): progress bar, loggers, budgets."""
         energy_j = self._energy_all_ranks_j()
+        if self._batches - self._last_log < self._every_n and self._batches % self._every_n:
+            self._check_budgets(trainer, energy_j)
+            return
+        self._last_log = self._batches
         now = time.perf_counter()
         # LightningModule.log costs ~0.4 ms a call: refresh the bar at most once a second. Its
         # values are for the bar only (logger=False) and never reach the report's metrics.

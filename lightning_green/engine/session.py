@@ -93,18 +93,18 @@ class Session:
         """Average power of this process's sensors over ``seconds`` of doing nothing.
 
         Run before :meth:`begin`, so the idle window is not part of the footprint.
-        ``progress(fraction)`` is called about once a second.
+        ``progress(seconds_done)`` is called about once a second.
         """
         self.sampler.flush()
         first = self.sampler.snapshot()
-        deadline = time.monotonic() + seconds
+        began = time.monotonic()
         while True:
-            left = deadline - time.monotonic()
+            left = began + seconds - time.monotonic()
             if left <= 0:
                 break
             time.sleep(min(1.0, left))
             if progress is not None:
-                progress(min(1.0, 1.0 - max(0.0, deadline - time.monotonic()) / seconds))
+                progress(min(seconds, time.monotonic() - began))
         self.sampler.flush()
         last = self.sampler.snapshot()
         elapsed_s = last.t - first.t
@@ -124,8 +124,24 @@ class Session:
     def mark_now(self, mark: Any) -> float:
         """Record ``mark`` and return its wall time: the end of the energy window that
         :meth:`totals` taken after the next flush covers."""
+        return self.mark_at(mark)[1]
+
+    def mark_at(self, mark: Any) -> tuple[float, float]:
+        """Record ``mark``; return its sampler-clock time and its wall time. Once
+        ``resolved(t)`` is True the ledger's totals reach the mark."""
+        t = self.clock()
         self.sampler.mark(mark)
-        return time.time()
+        return t, t + self._wall_offset_s
+
+    def resolved(self, t: float) -> bool:
+        """Whether the ledger has accounted everything up to sampler time ``t``."""
+        last = self.ledger.last_t
+        return last is not None and last >= t
+
+    @property
+    def wall_offset_s(self) -> float:
+        """Add to a sampler-clock time to get unix seconds."""
+        return self._wall_offset_s
 
     def stop(self) -> None:
         """Final reading, every mark resolved, sensors closed, thread joined. Idempotent."""

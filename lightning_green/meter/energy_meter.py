@@ -13,12 +13,14 @@ Example::
             meter.epoch_end()
     print(meter.report.summary())
 
-The Lightning callbacks are thin adapters over this class.
+The Lightning callbacks are thin adapters over this class. Its parts: the measuring session
+(:mod:`lightning_green.engine`), the sensors each rank reads (:mod:`.sensors`), the reduce over
+ranks (:mod:`.finish`), the report (:mod:`.report`), checkpoints (:mod:`.resume`, :mod:`.state`),
+snapshots (:mod:`.snapshots`), budgets (:mod:`.budget`), emissions (:mod:`.emissions`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import uuid
@@ -27,28 +29,30 @@ from collections.abc import Callable
 from typing import Any
 
 from lightning_green.engine.batches import count_samples, token_counts
-from lightning_green.engine.distributed import World, all_gather, all_reduce_sum, current_world
+from lightning_green.engine.distributed import World, all_gather, current_world
 from lightning_green.engine.marks import PHASE_INDEX, PHASES, Boundary, EpochMark, PhaseMark
 from lightning_green.engine.session import Session
 from lightning_green.engine.totals import Totals
-from lightning_green.meter import finish, sensors as sensor_choice
+from lightning_green.meter import finish, resume, sensors as sensor_choice
 from lightning_green.meter.budget import Projection, budget_reason, project
+from lightning_green.meter.emissions import EmissionsAccount
+from lightning_green.meter.live import live_figures
 from lightning_green.meter.options import MeterOptions
+from lightning_green.meter.report import ReportInputs, make_report
+from lightning_green.meter.snapshots import Exchange, Snapshotter, exchange
 from lightning_green.meter.state import RankState, state_dir_for
-from lightning_green.outputs import files
-from lightning_green.outputs.build import RunFacts, build_report
 from lightning_green.outputs.emissions_csv import append_emissions_csv
 from lightning_green.outputs.footprint import FootprintReport, write_footprint
-from lightning_green.outputs.steps_csv import STEPS_FILENAME, write_steps_csv
-from lightning_green.units import J_PER_KWH
+from lightning_green.outputs.steps_csv import StepsCsv
 
 __all__ = ["EnergyMeter"]
 
 STATUSES = ("completed", "failed", "interrupted")
-CHECKPOINT_SCHEMA = 2
 #: How long an epoch end or a checkpoint waits for the sampler to resolve the marks. A healthy
 #: sampler takes milliseconds; one stuck in a sensor read must not hold training.
 FLUSH_TIMEOUT_S = 0.1
+#: Carbon-aware pausing looks at the grid at most this often (seconds), between steps.
+PAUSE_CHECK_S = 10.0
 
 
 class _Phase:
@@ -101,16 +105,25 @@ class EnergyMeter:
         cloud_region: The provider's region name (``"europe-west1"``).
         carbon_intensity_g_per_kwh: An explicit intensity (> 0, <= 2000 g/kWh); wins over lookups.
         pue: Power usage effectiveness of the facility (1.0-5.0).
-        output_dir: Folder (or fsspec URL) for the files; default ``<cwd>/lightning_green/<run_id>``.
+        output_dir: Folder or fsspec URL for the files; default ``<cwd>/lightning_green/<run_id>``.
         idle_baseline_s: Seconds of idle power measured at the first start (0 = off); the
             report then has ``idle_power_w`` and ``net_energy_kwh``.
         max_energy_kwh, max_emissions_kg: Budgets; :attr:`budget_exceeded` tells when reached.
         project_after_epochs, project_after_steps: After this point, predict the whole run.
-        log_every_n_steps: How often (in steps) budgets and projections are checked.
-        write_files: Write the files (global rank 0); the report is built either way.
+        log_every_n_steps: How often (in training steps) budgets are checked by the adapters.
+        write_files: Write the files (global rank 0; every rank's state file); the report is
+            built either way.
         snapshot_every_s: Write the footprint so far (status ``running``) this often, so a run
             killed at any moment leaves its energy (0 = off).
         exporters: Live exporters (e.g. ``lightning_green.exporters.PrometheusExporter``).
+        carbon_intensity_series: A CSV of timestamps and g/kWh covering the run: emissions are
+            then each moment's energy times that moment's intensity (offline).
+        pause_above_g_per_kwh: With a series, pause between steps while the grid is dirtier.
+        max_pause_s: The most time a run may spend paused (default a day).
+        water_l_per_kwh: On-site water use (WUE, litres per IT kWh): reports ``water_l``.
+        price_per_kwh, currency: Electricity price per facility kWh and its ISO 4217 code.
+        embodied: True (defaults) or a dict of :class:`~lightning_green.carbon.embodied.EmbodiedModel`
+            fields: reports ``embodied_kg``, apart from the operational emissions.
         name: A name for this measurement, recorded in the report.
         device: The torch device this process trains on (default: the current CUDA device when
             CUDA is initialised, else the CPU); picks the GPU that NVML measures.
@@ -135,18 +148,21 @@ class EnergyMeter:
         write_files: bool = True,
         snapshot_every_s: float = 60.0,
         exporters: list[Any] | None = None,
+        carbon_intensity_series: str | os.PathLike | None = None,
+        pause_above_g_per_kwh: float | None = None,
+        max_pause_s: float | None = None,
+        water_l_per_kwh: float | None = None,
+        price_per_kwh: float | None = None,
+        currency: str | None = None,
+        embodied: bool | dict | None = None,
         name: str | None = None,
         device: Any = None,
     ) -> None:
-        self.options = MeterOptions.build(
-            sensors=sensors, sampling_interval_s=sampling_interval_s, country_iso_code=country_iso_code,
-            cloud_provider=cloud_provider, cloud_region=cloud_region,
-            carbon_intensity_g_per_kwh=carbon_intensity_g_per_kwh, pue=pue, output_dir=output_dir,
-            idle_baseline_s=idle_baseline_s, max_energy_kwh=max_energy_kwh, max_emissions_kg=max_emissions_kg,
-            project_after_epochs=project_after_epochs, project_after_steps=project_after_steps,
-            log_every_n_steps=log_every_n_steps, write_files=write_files, snapshot_every_s=snapshot_every_s,
-            exporters=exporters or [],
-        )
+        arguments = dict(locals())
+        for key in ("self", "name", "device", "__class__"):
+            arguments.pop(key, None)
+        arguments["exporters"] = exporters or []
+        self.options = MeterOptions.build(**arguments)
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ValueError(f"name must be a non-empty string or None, got {name!r}")
         self.name = name
@@ -156,8 +172,10 @@ class EnergyMeter:
         self.run_id = uuid.uuid4().hex
         self.output_dir: str | None = self.options.output_dir
         self.report: FootprintReport | None = None
+        self.stopped_by: str | None = None
         self._carried = Totals()  # this rank's own earlier segments
-        self._meta: dict[str, Any] = {"segments": 0, "resumed": False, "redone_energy_j": 0.0}
+        self._meta: dict[str, Any] = {"segments": 0, "resumed": False, "redone_energy_j": 0.0,
+                                      "started_at": None, "idle_power_w": None}
         self._state: RankState | None = None
         self._state_dir: str | None = None
         self._session: Session | None = None
@@ -168,18 +186,25 @@ class EnergyMeter:
         self._warnings: list[str] = []
         self._phase_index = PHASE_INDEX["other"]
         self._epoch = -1
-        self._steps = 0  # training steps of this segment (budgets, projections, checkpoint keys)
+        self._next_epoch: int | None = 0
+        self._steps = 0  # training steps of this segment (projections, checkpoint keys)
         self._device_tokens: Any = None
         self._step_scope = _Step(self)
         self._context: dict[str, Any] = {}
         self._stage: str | None = None
-        self.stopped_by: str | None = None
         self._projection: Projection | None = None
         self._recurring_from_j = 0.0
-        self._last_snapshot = -math.inf
-        self._next_epoch: int | None = 0  # plain loops: the first step starts epoch 0
-        self._final_figures: Any = None
+        self._emissions = EmissionsAccount(self.options.pue, self.options.intensity.g_per_kwh,
+                                           self.options.carbon_options.series)
+        self._pause: Any = None
+        self._next_pause_check = 0.0
+        self._snapshots = Snapshotter(self.options.snapshot_every_s)
+        self._steps_csv: StepsCsv | None = None
+        self._first_step = 0  # the first steps.csv row of this segment
+        self._exchange: Exchange | None = None
+        self._last_exchange_s = time.monotonic()
         self._built: FootprintReport | None = None
+        self._final_figures: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -190,29 +215,28 @@ class EnergyMeter:
               stage: str | None = None, idle: bool = True, manage_epochs: bool = True) -> EnergyMeter:
         """Start measuring (a collective under torch.distributed: every rank starts together).
 
-        Adapters pass ``default_output_dir(run_id)`` (e.g. the Trainer's log dir), the run ``context``
-        (precision, strategy, ...) and a ``stage`` name; an adapter that marks epochs itself
-        passes ``manage_epochs=False`` (otherwise the first step starts epoch 0 and
-        :meth:`epoch_end` moves on). Never raises because of a sensor: a process that cannot
-        measure reports no energy and says why.
+        Adapters pass ``default_output_dir(run_id)`` (e.g. the Trainer's log dir), the run
+        ``context`` (precision, strategy, ...) and a ``stage`` name; an adapter that marks
+        epochs itself passes ``manage_epochs=False`` (otherwise the first step starts epoch 0
+        and :meth:`epoch_end` moves on). Never raises because of a sensor: a process that
+        cannot measure reports no energy and says why.
         """
         if self._session is not None:
             self._close_session()
         self._world = world = current_world()
-        self._stage = stage
-        self._context = dict(context or {})
-        self._warnings = []
-        self.stopped_by = None
-        self._steps = 0
-        self._device_tokens = None
+        self._stage, self._context, self._warnings = stage, dict(context or {}), []
+        self.stopped_by, self._steps, self._device_tokens, self._final_figures = None, 0, None, None
         self._phase_index, self._epoch = PHASE_INDEX["other"], -1
         self._next_epoch = 0 if manage_epochs else None
-        self._final_figures = None
         if world.distributed and self._meta["segments"] == 0 and not self._meta["resumed"]:
             self.run_id = all_gather(self.run_id)[0]  # one run id: rank 0's
         if self.output_dir is None:
             default = default_output_dir(self.run_id) if default_output_dir is not None else None
             self.output_dir = default or os.path.join(os.getcwd(), "lightning_green", self.run_id)
+        if self.options.write_files and world.rank == 0:
+            from lightning_green.outputs import files
+
+            files.check_output_dir(self.output_dir)  # a folder that cannot take the files fails now
         failure = None
         try:
             found, self._unavailable, notes = sensor_choice.find_sensors(self.options.sensors, self.device)
@@ -230,11 +254,13 @@ class EnergyMeter:
         if session is None:  # measuring nothing beats failing the run
             self._warn(f"could not start measuring ({type(failure).__name__}: {failure}); this process reports no energy")
             session = self._open([], idle=False)
-        self._session = session
-        self._sampler = session.sampler
-        self._extend = session.sampler.step_buffer.extend
+        self._emissions.restart()
+        self._pause = self.options.carbon_options.pause_policy()
+        self._steps_csv, self._first_step = None, int(self._carried.step_rows)
+        self._exchange, self._last_exchange_s = None, time.monotonic()
+        self._snapshots = Snapshotter(self.options.snapshot_every_s)
+        self._session, self._sampler, self._extend = session, session.sampler, session.sampler.step_buffer.extend
         self._recurring_from_j = 0.0
-        self._last_snapshot = time.monotonic()
         session.begin()
         for exporter in self.options.exporters:
             self._call_exporter(exporter, "start", self._labels())
@@ -246,7 +272,14 @@ class EnergyMeter:
         try:
             session.start()
             if idle and self.options.idle_baseline_s > 0 and self._meta.get("idle_power_w") is None:
-                self._meta["idle_power_w"] = session.measure_idle(self.options.idle_baseline_s)
+                from lightning_green.progress import Progress
+
+                seconds = self.options.idle_baseline_s
+                if self._world.rank == 0:  # one line, by rank 0
+                    with Progress("measuring idle power", total_s=seconds) as bar:
+                        self._meta["idle_power_w"] = session.measure_idle(seconds, bar.update)
+                else:
+                    self._meta["idle_power_w"] = session.measure_idle(seconds)
         except BaseException:
             session.stop()
             session.cleanup()
@@ -268,43 +301,35 @@ class EnergyMeter:
         if session is None:
             return None
         self._session = self._sampler = self._extend = None
-        world = self._world
         if context:
             self._context.update(context)
         self._built = None
         try:
-            return self._finish(session, world, status, exception, metrics or {}, optimizer_steps)
+            return self._finish(session, status, exception, metrics or {}, optimizer_steps)
         except Exception as err:  # the footprint must never cost the user the run
             warnings.warn(f"lightning-green could not finish its report: {type(err).__name__}: {err}", stacklevel=2)
             if exception is None and os.environ.get("LIGHTNING_GREEN_STRICT") == "1":
                 raise
             return self._built  # built, but its files could not be written
         finally:
-            figures = getattr(self, "_final_figures", None)
+            figures = self._final_figures or live_figures(self, None)
             for exporter in self.options.exporters:
                 self._call_exporter(exporter, "stop", figures)
             session.cleanup()
 
-    def _finish(self, session: Session, world: World, status: str, exception: BaseException | None,
+    def _finish(self, session: Session, status: str, exception: BaseException | None,
                 metrics: dict[str, float], optimizer_steps: int | None) -> FootprintReport | None:
-        gathered_ok = status == "completed" and world.distributed
-        result = None
+        world = self._world
+        together = status == "completed" and world.distributed  # a failed run may have lost ranks
+        result = local_error = None
         try:
             session.stop()
             segment = self._segment_totals(session)
-            own = self._carried + segment
-            result = finish.RankResult(
-                rank=world.rank, host=world.host, totals=own.to_dict(), segment=segment.to_dict(),
-                sensors=[dict(e, rank=world.rank, host=world.host) for e in session.sensor_entries(include_extra=True)],
-                warnings=session.warnings() + self._warnings, idle_power_w=self._meta.get("idle_power_w"),
-                rows=session.store.rows, components=list(session.store.components),
-            )
-        except Exception as err:
-            local_error: Exception | None = err
-        else:
-            local_error = None
-        alone = World(world.rank, 1, world.host)
-        gathered = finish.reduce_to_zero(result, session.store, world if gathered_ok else alone,
+            result = self._rank_result(session, self._carried + segment, segment)
+            self._final_figures = live_figures(self, session)
+        except Exception as err:  # still take part in the collective below, with nothing to add
+            local_error = err
+        gathered = finish.reduce_to_zero(result, session.store, world if together else World(world.rank, 1, world.host),
                                          with_rows=self.options.write_files,
                                          spill_path=session.scratch_path("reduced.bin"))
         if local_error is not None:
@@ -312,26 +337,29 @@ class EnergyMeter:
         # -- no collective below this line --
         self._carried = Totals.from_dict(result.totals)
         self._meta["segments"] += 1
-        if not self._meta.get("started_at"):
-            self._meta["started_at"] = session.started_wall_s
+        self._meta["started_at"] = self._meta["started_at"] or session.started_wall_s
         # The state's status is the training's: a resume redoes training steps, so only a fit
         # that did not complete leaves energy to carry (a failed test() redoes nothing).
-        training = self._stage in (None, "fit")
-        self._write_rank_state(status if training else "completed")
-        self._final_figures = self._live_figures(session)
+        self._write_rank_state(status if self._stage in (None, "fit") else "completed")
         if gathered is None or world.rank != 0:
             return None
-        report = self._report(gathered, status, exception, world, session, metrics, optimizer_steps)
-        self.report = self._built = report
+        inputs = self._report_inputs(status, session, exception, metrics, optimizer_steps, complete=gathered.complete)
+        report = self.report = self._built = make_report(gathered.totals, gathered.results, inputs)
         if self.options.write_files:
-            self._write_files(report, gathered, first_step=int(Totals.from_dict(result.totals).step_rows
-                                                              - Totals.from_dict(result.segment).step_rows))
+            steps = self._steps_file(gathered.components)
+            if gathered.rows is not None:
+                if together or not steps.appendable:
+                    steps.write_all(gathered.rows.chunks())
+                else:
+                    steps.append(_rows_after(gathered.rows, steps.rows_written))
+            write_footprint(report, self.output_dir)
+            append_emissions_csv(report, self.output_dir)
         return report
 
-    def _segment_totals(self, session: Session) -> Totals:
+    def _segment_totals(self, session: Session, end_wall_s: float | None = None) -> Totals:
         world = self._world
-        totals = session.totals(rank=world.rank, host=world.host)
-        if self._device_tokens is not None:  # read once, at the end: no per-step device sync
+        totals = session.totals(rank=world.rank, host=world.host, end_wall_s=end_wall_s)
+        if self._device_tokens is not None and end_wall_s is None:  # read once, at the end: no device sync per step
             try:
                 extra = float(self._device_tokens.item())
                 totals.tokens += extra
@@ -340,76 +368,49 @@ class EnergyMeter:
             except Exception as err:  # e.g. after a device-side assert: keep the report
                 self._warn(f"tokens on the device could not be read ({type(err).__name__}); counted on the CPU only")
         totals.facility_energy_j = totals.energy_j * self.options.pue
-        totals.emissions_kg = totals.facility_energy_j / J_PER_KWH * self.options.intensity.g_per_kwh / 1000.0
+        end = end_wall_s or session.stopped_wall_s or time.time()
+        g_per_kwh = self._emissions.g_per_kwh_over(session.started_wall_s or end, end)
+        totals.emissions_kg = self._emissions.kg(totals.energy_j, g_per_kwh)
+        if self._pause is not None:
+            totals.paused_s = self._pause.paused_s
         return totals
 
-    def _report(self, gathered: finish.Gathered, status: str, exception: BaseException | None, world: World,
-                session: Session, metrics: dict[str, float], optimizer_steps: int | None) -> FootprintReport:
-        results = gathered.results
-        many = len(results) > 1
-        warnings_out = [f"rank {r.rank}: {w}" if many else w for r in results for w in r.warnings]
-        if world.distributed and status == "completed" and not gathered.complete:
-            warnings_out.append(f"{world.world_size - len(results)} of {world.world_size} ranks could not report "
-                                "their energy; the totals hold the other ranks only")
-        if world.distributed and status != "completed":
-            warnings_out.append(f"only rank 0's sensors are in this report: the run ended ({status}) before the "
-                                f"{world.world_size} ranks could exchange their totals; every rank's own figures "
-                                f"are in {self._state_dir}")
-        if world.distributed and any(r.rows != results[0].rows for r in results):
-            warnings_out.append("ranks recorded different numbers of steps; steps.csv sums the first "
-                                f"{results[0].rows} steps of every rank (the totals hold everything)")
-        if exception is not None:
-            warnings_out.append(f"training {status}: {type(exception).__name__}: {exception}")
-        if self.stopped_by:
-            warnings_out.append(self.stopped_by)
-        estimated = sorted({s["component"] for r in results for s in r.sensors if not s.get("measured")})
-        if estimated:
-            warnings_out.append(f"estimated, not measured: {', '.join(estimated)} "
-                                "(see each component's range for its uncertainty)")
-        idle = [r.idle_power_w for r in results if r.idle_power_w is not None]
-        from lightning_green.meter.context import base_context
-
-        context = base_context(device=self.device)
-        context.update(self._context)
-        context.update(
-            stage=self._stage, segments=self._meta["segments"], resumed=bool(self._meta["resumed"]),
-            redone_energy_kwh=float(self._meta["redone_energy_j"]) / J_PER_KWH,
-            sampling_interval_s=self.options.sampling_interval_s,
-            energy_per_sample_basis="all energy of the run / training samples",
+    def _rank_result(self, session: Session, own: Totals, segment: Totals) -> finish.RankResult:
+        world = self._world
+        return finish.RankResult(
+            rank=world.rank, host=world.host, totals=own.to_dict(), segment=segment.to_dict(),
+            sensors=[dict(e, rank=world.rank, host=world.host) for e in session.sensor_entries(include_extra=True)],
+            warnings=session.warnings() + self._warnings, idle_power_w=self._meta.get("idle_power_w"),
+            rows=session.store.rows, components=list(session.store.components),
         )
-        if self._projection is not None:
-            context["projection_method"] = self._projection.method
-        facts = RunFacts(
-            status=status, run_id=self.run_id, name=self.name, started_wall_s=self._meta.get("started_at"),
-            ended_wall_s=session.stopped_wall_s, pue=self.options.pue, intensity=self.options.intensity,
-            world_size=world.world_size, sensors=[s for r in results for s in r.sensors],
-            unavailable=list(self._unavailable), warnings=warnings_out, context=context,
-            metrics=dict(metrics), idle_power_w=float(sum(idle)) if idle else None,
-            predicted=(self._projection.energy_kwh, self._projection.emissions_kg) if self._projection else None,
-            budget_stopped=self.stopped_by, optimizer_steps=optimizer_steps,
+
+    def _report_inputs(self, status: str, session: Session, exception: BaseException | None,
+                       metrics: dict[str, float], optimizer_steps: int | None, *, complete: bool = True,
+                       snapshot_wall_s: float | None = None) -> ReportInputs:
+        return ReportInputs(
+            status=status, run_id=self.run_id, name=self.name, stage=self._stage, options=self.options,
+            world_size=self._world.world_size, device=self.device, exception=exception,
+            started_wall_s=self._meta.get("started_at") or session.started_wall_s,
+            ended_wall_s=snapshot_wall_s or session.stopped_wall_s, snapshot_wall_s=snapshot_wall_s,
+            segments=int(self._meta["segments"]), resumed=bool(self._meta["resumed"]),
+            redone_energy_j=float(self._meta["redone_energy_j"]), stopped_by=self.stopped_by,
+            projection=self._projection, paused=self._pause.describe() if self._pause is not None else None,
+            unavailable=list(self._unavailable), context=dict(self._context), metrics=dict(metrics),
+            optimizer_steps=optimizer_steps, extra_fields=self.extra_fields, complete=complete,
         )
-        report = build_report(gathered.totals, facts)
-        for key, value in self.extra_fields.items():
-            if key == "metrics":
-                report.metrics.update(value)
-            elif hasattr(report, key):
-                setattr(report, key, value)
-        return report
 
-    def _write_files(self, report: FootprintReport, gathered: finish.Gathered, first_step: int) -> None:
-        out = self.output_dir
-        if gathered.rows is not None:
-            write_steps_csv(files.join(out, STEPS_FILENAME), gathered.rows.chunks(), gathered.components,
-                            first_step=first_step)
-        write_footprint(report, out)
-        append_emissions_csv(report, out)
+    def _steps_file(self, components: list[str]) -> StepsCsv:
+        if self._steps_csv is None:
+            self._steps_csv = StepsCsv(self.output_dir, components, first_step=self._first_step,
+                                       emissions_g=self._emissions.steps_g)
+        return self._steps_csv
 
-    def _write_rank_state(self, status: str) -> None:
+    def _write_rank_state(self, status: str, totals: Totals | None = None) -> None:
         if not self.options.write_files:
             return
         try:
             state = self._rank_state()
-            state.status, state.totals = status, self._carried
+            state.status, state.totals = status, totals if totals is not None else self._carried
             state.idle_power_w = self._meta.get("idle_power_w")
             state.write(self._state_dir)
         except Exception as err:
@@ -436,8 +437,7 @@ class EnergyMeter:
         if exc is None:
             self.stop("completed")
         else:
-            interrupted = isinstance(exc, KeyboardInterrupt)
-            self.stop("interrupted" if interrupted else "failed", exc)
+            self.stop("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", exc)
 
     # -- the training thread ---------------------------------------------------------------
     @property
@@ -456,16 +456,14 @@ class EnergyMeter:
         if index is None:
             raise ValueError(f"phase must be one of {PHASES}, got {name!r}")
         self._phase_index = index
-        sampler = self._sampler
-        if sampler is not None:
-            sampler.mark(PhaseMark(name))
+        if self._sampler is not None:
+            self._sampler.mark(PhaseMark(name))
 
     def set_epoch(self, epoch: int | None) -> None:
         """From now on, energy goes to epoch ``epoch`` (None: to no epoch)."""
         self._epoch = -1 if epoch is None else int(epoch)
-        sampler = self._sampler
-        if sampler is not None:
-            sampler.mark(EpochMark(epoch))
+        if self._sampler is not None:
+            self._sampler.mark(EpochMark(epoch))
 
     def epoch_end(self) -> None:
         """Close the current epoch; the next step starts the next one. Flushes briefly."""
@@ -492,6 +490,8 @@ class EnergyMeter:
         if sampler is not None:
             if self._epoch < 0 and self._next_epoch is not None:
                 self.set_epoch(self._next_epoch)
+            if self._pause is not None:
+                self._maybe_pause()
             sampler.open_t0 = sampler._clock()
 
     def end_step(self, samples: int = 0, tokens: int = 0, padded_tokens: int = 0) -> None:
@@ -536,7 +536,13 @@ class EnergyMeter:
         session = self._session
         return session.flush(timeout_s) if session is not None else False
 
-    # -- live figures ----------------------------------------------------------------------
+    def _maybe_pause(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_pause_check:
+            self._next_pause_check = now + PAUSE_CHECK_S
+            self._pause.wait_if_needed()
+
+    # -- live figures, budgets, projections --------------------------------------------------
     def live_energy_j(self) -> float:
         """This process's energy so far (earlier segments included), from the latest readings."""
         session = self._session
@@ -547,14 +553,32 @@ class EnergyMeter:
         session = self._session
         return session.live_power_w() if session is not None else 0.0
 
-    def global_energy_j(self) -> float:
-        """Every rank's energy so far. A collective under torch.distributed: every rank must
-        call it at the same point (the callbacks do it every ``log_every_n_steps`` batches)."""
-        return all_reduce_sum([self.live_energy_j()])[0]
+    def global_energy_j(self, batches_since: int = 0, every_n: int = 50) -> float:
+        """Every rank's energy so far. A collective under torch.distributed: every rank must call
+        it at the same point (the callbacks do it every ``log_every_n_steps`` batches or
+        sooner, see :meth:`next_exchange_in`); it also refreshes rank 0's running snapshots."""
+        if not self._world.distributed:
+            return self.live_energy_j()
+        energy_j = self.live_energy_j()
+        now = time.monotonic()
+        target_s = self.options.snapshot_every_s / 2 if self.options.snapshot_every_s > 0 else float("inf")
+        session = self._session
+        self._exchange = exchange(
+            figures=live_figures(self, session), energy_j=energy_j, emissions_kg=self.emissions_kg(energy_j),
+            samples=self._carried.samples + (session.ledger.work_by_phase.get("train", {}).get("samples", 0)
+                                             if session is not None else 0),
+            steps=self._carried.steps + self._steps, elapsed_s=now - self._last_exchange_s, rank=self._world.rank,
+            batches_since=batches_since, every_n=every_n, target_s=target_s)
+        self._last_exchange_s = now
+        return self._exchange.totals.energy_j
+
+    def next_exchange_in(self, every_n: int) -> int:
+        """Batches until the next :meth:`global_energy_j` (the same on every rank)."""
+        return self._exchange.next_in_batches if self._exchange is not None else every_n
 
     def emissions_kg(self, energy_j: float) -> float:
         """Emissions of ``energy_j`` of IT energy at this meter's PUE and intensity."""
-        return energy_j * self.options.pue / J_PER_KWH * self.options.intensity.g_per_kwh / 1000.0
+        return self._emissions.kg(energy_j)
 
     def check_budgets(self, energy_j: float) -> str | None:
         """Record and return why the run must stop (once), given every rank's energy so far."""
@@ -563,15 +587,15 @@ class EnergyMeter:
                                    self.options.max_emissions_kg)
             if reason is not None:
                 self.stopped_by = f"training stopped early by lightning-green: {reason}"
-                warnings.warn(self.stopped_by, stacklevel=2)
+                if self._world.rank == 0:
+                    warnings.warn(self.stopped_by, stacklevel=2)
                 return self.stopped_by
         return None
 
     @property
     def budget_exceeded(self) -> bool:
-        """Whether a budget was reached (checked on this process's energy every
-        ``log_every_n_steps`` steps; distributed loops call :meth:`check_budgets` with
-        :meth:`global_energy_j` on every rank instead)."""
+        """Whether a budget was reached, on this process's energy (distributed loops call
+        :meth:`check_budgets` with :meth:`global_energy_j` on every rank instead)."""
         if self.stopped_by is None and self.options.budgets:
             self.check_budgets(self.live_energy_j())
         return self.stopped_by is not None
@@ -582,15 +606,13 @@ class EnergyMeter:
         if self._projection is not None or session is None:
             return self._projection
         session.flush(FLUSH_TIMEOUT_S)
-        ledger = session.ledger
-        phases = ledger.energy_j_by_phase
-        recurring = self._carried.energy_j_by_phase.get("train", 0.0) + phases.get("train", 0.0)
-        recurring += self._carried.energy_j_by_phase.get("validate", 0.0) + phases.get("validate", 0.0)
-        recurring -= self._recurring_from_j
+        phases, carried = session.ledger.energy_j_by_phase, self._carried.energy_j_by_phase
+        recurring = sum(carried.get(p, 0.0) + phases.get(p, 0.0) for p in ("train", "validate"))
         done = int(self._carried.steps) + self._steps
         total_j = energy_j if energy_j is not None else self.live_energy_j()
-        self._projection = project(energy_j=total_j, recurring_j=max(0.0, recurring), batches_done=done,
-                                   batches_planned=batches_planned, kg_per_j=self.emissions_kg(1.0))
+        self._projection = project(energy_j=total_j, recurring_j=max(0.0, recurring - self._recurring_from_j),
+                                   batches_done=done, batches_planned=batches_planned,
+                                   kg_per_j=self.emissions_kg(1.0))
         return self._projection
 
     def exclude_from_projection(self) -> None:
@@ -609,17 +631,13 @@ class EnergyMeter:
         resume gives every rank back its own (``key``: the same on every rank for one
         checkpoint; default the number of training steps so far).
         """
-        own = self._carried
-        session = self._session
+        own, session = self._carried, self._session
         if session is not None:
             # The ledger's energy then reaches this mark; duration ends at it too (not after the
             # flush, which may wait on a busy machine and would count time without energy).
             end_wall_s = session.mark_now(Boundary("checkpoint"))
             session.flush(FLUSH_TIMEOUT_S)
-            segment = session.totals(rank=self._world.rank, host=self._world.host, end_wall_s=end_wall_s)
-            segment.facility_energy_j = segment.energy_j * self.options.pue
-            segment.emissions_kg = self.emissions_kg(segment.energy_j)
-            own = own + segment
+            own = own + self._segment_totals(session, end_wall_s)
         key = key if key is not None else f"step{int(own.steps)}"
         if self.options.write_files and self.output_dir is not None:
             try:
@@ -630,18 +648,12 @@ class EnergyMeter:
                 state.write(self._state_dir)
             except Exception as err:
                 self._warn(f"could not leave this rank's checkpoint totals ({type(err).__name__}: {err})")
-        return {
-            "schema": CHECKPOINT_SCHEMA,
-            "run_id": self.run_id,
-            "key": key,
-            "state_dir": self._state_dir,
-            "world_size": self._world.world_size,
-            "totals": own.to_dict(),  # this rank's (rank 0's in a Lightning checkpoint)
-            "started_at": self._meta.get("started_at") or (session.started_wall_s if session else None),
-            "idle_power_w": self._meta.get("idle_power_w"),
-            "segments": int(self._meta["segments"]) + (1 if session is not None else 0),
-            "redone_energy_j": float(self._meta["redone_energy_j"]),
-        }
+        return resume.checkpoint_state(
+            run_id=self.run_id, key=key, state_dir=self._state_dir, world_size=self._world.world_size, own=own,
+            started_at=self._meta.get("started_at") or (session.started_wall_s if session else None),
+            idle_power_w=self._meta.get("idle_power_w"),
+            segments=int(self._meta["segments"]) + (1 if session is not None else 0),
+            redone_energy_j=float(self._meta["redone_energy_j"]))
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the footprint saved by :meth:`state_dict` (on every rank, with the same
@@ -649,50 +661,73 @@ class EnergyMeter:
         that did not complete spent after this checkpoint. Old checkpoints load too."""
         if not isinstance(state, dict):
             return
-        self.run_id = str(state.get("run_id") or self.run_id)
         if self._session is None:
             self._world = current_world()
-        rank = self._world.rank
-        key = state.get("key")
-        state_dir = state.get("state_dir")
-        checkpoint_totals = Totals.from_dict(state.get("totals")) if rank == 0 else Totals()
-        rank_state = None
-        if isinstance(state_dir, str) and key is not None:
-            self._state_dir = state_dir
-            rank_state = RankState.read(state_dir, rank, self.run_id)
-            if rank_state is not None and rank_state.at_checkpoint(str(key)) is not None:
-                checkpoint_totals = rank_state.at_checkpoint(str(key))
-            elif rank != 0:
-                self._warn(f"rank {rank}'s figures at this checkpoint were not found in {state_dir}; "
-                           "its energy before the checkpoint is missing from the totals")
-        carried = checkpoint_totals
-        redone_j = float(state.get("redone_energy_j") or 0.0)
-        tail = rank_state.tail_after(checkpoint_totals) if rank_state is not None else None
-        if tail is not None:
-            carried = carried + tail
-            redone_j += tail.energy_j
-            self._warn(f"carried {tail.energy_j / J_PER_KWH:.6g} kWh ({tail.duration_s:.1f} s) that the crashed run "
-                       "spent after this checkpoint on steps done again now")
-        self._carried = carried
-        self._meta.update(
-            started_at=state.get("started_at"), segments=int(state.get("segments") or 1), resumed=True,
-            redone_energy_j=redone_j,
-        )
-        if state.get("idle_power_w") is not None and rank == 0:
-            self._meta["idle_power_w"] = float(state["idle_power_w"])
-        if rank_state is not None:
-            self._state = rank_state
-            if rank_state.idle_power_w is not None:
-                self._meta["idle_power_w"] = rank_state.idle_power_w
+        restored = resume.restore(state, self._world.rank)
+        self.run_id = restored.run_id or self.run_id
+        self._carried = restored.carried
+        self._state_dir = restored.state_dir
+        self._meta.update(started_at=restored.started_at, segments=restored.segments, resumed=True,
+                          redone_energy_j=restored.redone_energy_j)
+        if restored.idle_power_w is not None:
+            self._meta["idle_power_w"] = restored.idle_power_w
+        for note in restored.notes:
+            self._warn(note)
+        if restored.rank_state is not None:
+            self._state = restored.rank_state
             self._write_rank_state("running")  # a second resume takes this lineage's figures, once
+        self._first_step = int(self._carried.step_rows)
         if self._session is not None:
-            self._session.ledger.first_step = int(carried.step_rows)
+            self._session.ledger.first_step = self._first_step
 
     # -- the sampler thread --------------------------------------------------------------------
     def _on_round(self) -> None:
-        """After every sampler round: exporters, and every ``snapshot_every_s`` this rank's state."""
-        for exporter in self.options.exporters:
-            self._call_exporter(exporter, "update", None)
+        """After every sampler round: emissions over time, exporters, snapshots."""
+        session = self._session
+        if session is None:
+            return
+        snap = session.sampler.snapshot()
+        self._emissions.observe(snap.t + session.wall_offset_s, float(sum(snap.energy_j)))
+        figures = None
+        if self.options.exporters:
+            figures = live_figures(self, session)
+            for exporter in self.options.exporters:
+                self._call_exporter(exporter, "update", figures)
+        snapshots = self._snapshots
+        if not (snapshots.enabled and self.options.write_files):
+            return
+        if snapshots.due():
+            snapshots.pending = session.mark_at(Boundary("snapshot"))
+        elif snapshots.pending is not None and session.resolved(snapshots.pending[0]):
+            self._take_snapshot(session, snapshots.pending[1], figures)
+            snapshots.done()
+
+    def _take_snapshot(self, session: Session, wall_s: float, figures: Any) -> None:
+        """This rank's state file; on rank 0 footprint.json (status running) and steps.csv."""
+        try:
+            own = self._carried + self._segment_totals(session, wall_s)
+            self._write_rank_state("running", own)
+            figures = figures or live_figures(self, session)
+            for exporter in self.options.exporters:
+                self._call_exporter(exporter, "snapshot", figures)
+            if self._world.rank != 0:
+                return
+            totals, results = own, [self._rank_result(session, own, own)]
+            if self._world.distributed:
+                if self._exchange is None:
+                    return  # no exchange yet: nothing honest to say about the other ranks
+                totals = self._exchange.totals
+                totals.duration_s = own.duration_s
+                totals.facility_energy_j = totals.energy_j * self.options.pue
+            inputs = self._report_inputs("completed", session, None, {}, None, snapshot_wall_s=wall_s)
+            report = make_report(totals, results, inputs)
+            report.status = "running"
+            if not self._world.distributed:
+                steps = self._steps_file(list(session.store.components))
+                steps.append(_rows_after(session.store, steps.rows_written))
+            write_footprint(report, self.output_dir)
+        except Exception as err:  # a snapshot must never cost the run
+            self._warn(f"could not write a snapshot ({type(err).__name__}: {err})")
 
     def _labels(self) -> Any:
         from lightning_green.engine.live import RunLabels
@@ -702,16 +737,12 @@ class EnergyMeter:
 
     def _call_exporter(self, exporter: Any, method: str, argument: Any) -> None:
         try:
-            if argument is None and method in ("update", "stop"):
-                argument = self._live_figures()
             getattr(exporter, method)(argument)
         except Exception as err:  # an exporter must never cost the run
             self._warn(f"exporter {type(exporter).__name__}.{method} failed ({type(err).__name__}: {err})")
 
-    def _live_figures(self, session: Session | None = None) -> Any:
-        from lightning_green.meter.live import live_figures
-
-        return live_figures(self, session or self._session)
+    def _live_figures(self) -> Any:
+        return live_figures(self, self._session)
 
     def _warn(self, message: str) -> None:
         """Recorded for the report on every rank; printed once, by global rank 0."""
@@ -723,9 +754,19 @@ class EnergyMeter:
     def __getstate__(self) -> dict[str, Any]:
         # Picklable (ddp_spawn): a running session (thread, handles) never travels.
         state = self.__dict__.copy()
-        state.update(_session=None, _sampler=None, _extend=None, _device_tokens=None)
+        state.update(_session=None, _sampler=None, _extend=None, _device_tokens=None, _pause=None)
         return state
 
     def __repr__(self) -> str:
         o = self.options
         return f"EnergyMeter(sensors={o.sensors!r}, pue={o.pue}, intensity={o.intensity.g_per_kwh:g} g/kWh)"
+
+
+def _rows_after(store: Any, done: int) -> Any:
+    """The store's rows from index ``done`` on, in chunks."""
+    seen = 0
+    for chunk in store.chunks():
+        n = len(chunk)
+        if seen + n > done:
+            yield chunk[max(0, done - seen):]
+        seen += n

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lightning_green import carbon
+from lightning_green.carbon.options import CarbonOptions, validate_carbon_options
 from lightning_green.sensors.base import Sensor
 from lightning_green.validation import check_bool, check_number, check_optional_str
 
@@ -40,13 +41,21 @@ class MeterOptions:
     write_files: bool = True
     snapshot_every_s: float = 60.0
     exporters: list[Any] = field(default_factory=list)
+    carbon_intensity_series: Any = None
+    pause_above_g_per_kwh: float | None = None
+    max_pause_s: float | None = None
+    water_l_per_kwh: float | None = None
+    price_per_kwh: float | None = None
+    currency: str | None = None
+    embodied: Any = None
     #: Resolved from the carbon arguments.
     intensity: carbon.CarbonIntensity | None = None
+    carbon_options: CarbonOptions | None = None
 
     @classmethod
     def build(cls, **kwargs: Any) -> MeterOptions:
         """Check every argument; raise ValueError naming the first bad one."""
-        unknown = sorted(set(kwargs) - {f.name for f in dataclasses.fields(cls)} - {"intensity"})
+        unknown = sorted(set(kwargs) - {f.name for f in dataclasses.fields(cls)} - {"intensity", "carbon_options"})
         if unknown:
             raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
         o = cls(**kwargs)
@@ -72,8 +81,17 @@ class MeterOptions:
         for name in ("project_after_epochs", "project_after_steps", "log_every_n_steps"):
             setattr(o, name, check_number(name, getattr(o, name), minimum=1, optional=True, integer=True))
         o.write_files = check_bool("write_files", o.write_files)
+        if o.output_dir is not None and o.write_files:
+            from lightning_green.outputs import files
+
+            o.output_dir = files.check_output_dir(o.output_dir)  # created and written to, now
         o.snapshot_every_s = check_number("snapshot_every_s", o.snapshot_every_s, minimum=0.0, maximum=86400.0)
         o.exporters = _check_exporters(o.exporters)
+        o.carbon_options = validate_carbon_options(
+            carbon_intensity_series=o.carbon_intensity_series, pause_above_g_per_kwh=o.pause_above_g_per_kwh,
+            max_pause_s=o.max_pause_s, water_l_per_kwh=o.water_l_per_kwh, price_per_kwh=o.price_per_kwh,
+            currency=o.currency, embodied=o.embodied,
+        )
         return o
 
     @property

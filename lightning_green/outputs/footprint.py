@@ -97,6 +97,18 @@ class FootprintReport:
     cloud_region: str | None = None
     emissions_kg: float = 0.0
     emissions_kg_range: list[float] | None = None  # from the energy range; intensity taken as exact
+    # A time-varying intensity (carbon_intensity_series): its file, span and range; emissions are
+    # then the sum over time of energy x the intensity at that time.
+    carbon_intensity_series: dict | None = None
+    pause_above_g_per_kwh: float | None = None
+    # Optional, each None unless asked for; never added to emissions_kg.
+    embodied_kg: float | None = None  # estimated manufacturing emissions amortised over the run
+    embodied: dict | None = None  # how: per-device figures, lifetime, sources
+    water_l: float | None = None  # on-site water, litres (WUE x IT energy)
+    water_l_per_kwh: float | None = None
+    energy_cost: float | None = None  # facility energy x price
+    price_per_kwh: float | None = None
+    currency: str | None = None
     world_size: int = 1
     num_hosts: int = 1
     sensors: list[dict] = field(default_factory=list)  # name, component, measured, method, scope

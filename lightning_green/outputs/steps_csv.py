@@ -1,9 +1,10 @@
 """steps.csv: one row per step (batch), written from the engine's step rows in chunks.
 
-Columns: ``step,epoch,phase,start_s,end_s,duration_s,energy_j,samples,tokens,padded_tokens``,
-then ``<component>_j`` per component. ``start_s``/``end_s`` are unix seconds; ``epoch`` is
-empty when there was none; ``energy_j`` is every sensor's energy in the step (all ranks, once
-reduced); ``tokens`` are real tokens (padding excluded), ``padded_tokens`` what the model
+Columns: ``step,epoch,phase,start_s,end_s,duration_s,energy_j,emissions_g,samples,tokens,
+padded_tokens``, then ``<component>_j`` per component. ``start_s``/``end_s`` are unix seconds;
+``epoch`` is empty when there was none; ``energy_j`` is every sensor's energy in the step (all
+ranks, once reduced); ``emissions_g`` its emissions (energy x PUE x the grid intensity at that
+time); ``tokens`` are real tokens (padding excluded), ``padded_tokens`` what the model
 processed. Per-step energy interpolates the sampled series: steps shorter than the sampling
 interval (or a counter's update period) get a smooth share, not a measurement.
 
@@ -24,7 +25,7 @@ import numpy as np
 from lightning_green.engine.marks import PHASES
 from lightning_green.outputs import files
 
-__all__ = ["STEPS_FILENAME", "csv_columns", "format_rows", "iter_steps", "read_steps", "write_steps_csv"]
+__all__ = ["STEPS_FILENAME", "StepsCsv", "csv_columns", "format_rows", "iter_steps", "read_steps", "write_steps_csv"]
 
 STEPS_FILENAME = "steps.csv"
 _INT_COLUMNS = ("step", "epoch", "samples", "tokens", "padded_tokens")
@@ -32,13 +33,13 @@ _PHASE_NAMES = np.array(PHASES, dtype=object)
 
 
 def csv_columns(components: Iterable[str]) -> list[str]:
-    return ["step", "epoch", "phase", "start_s", "end_s", "duration_s", "energy_j", "samples", "tokens",
-            "padded_tokens", *(f"{c}_j" for c in components)]
+    return ["step", "epoch", "phase", "start_s", "end_s", "duration_s", "energy_j", "emissions_g", "samples",
+            "tokens", "padded_tokens", *(f"{c}_j" for c in components)]
 
 
-def format_rows(chunk: np.ndarray, n_components: int) -> str:
+def format_rows(chunk: np.ndarray, n_components: int, emissions_g: np.ndarray | None = None) -> str:
     """CSV text of engine step rows (:data:`lightning_green.engine.steps.BASE_COLUMNS` then
-    components), in :func:`csv_columns` order."""
+    components), in :func:`csv_columns` order; ``emissions_g`` per row, or empty."""
     if not len(chunk):
         return ""
     step = chunk[:, 0].astype(np.int64).tolist()
@@ -47,10 +48,11 @@ def format_rows(chunk: np.ndarray, n_components: int) -> str:
     epoch = np.where(epoch_i < 0, "", epoch_i.astype(str)).tolist()
     start, end = chunk[:, 3], chunk[:, 4]
     counts = chunk[:, 5:8].astype(np.int64)
+    emissions = [""] * len(chunk) if emissions_g is None else ["%.9g" % g for g in emissions_g.tolist()]
     columns = [step, epoch, phase, start.tolist(), end.tolist(), (end - start).tolist(), chunk[:, 8].tolist(),
-               counts[:, 0].tolist(), counts[:, 1].tolist(), counts[:, 2].tolist()]
+               emissions, counts[:, 0].tolist(), counts[:, 1].tolist(), counts[:, 2].tolist()]
     columns += [chunk[:, 9 + i].tolist() for i in range(n_components)]
-    fmt = "%d,%s,%s,%.6f,%.6f,%.6f,%.12g,%d,%d,%d" + ",%.12g" * n_components + "\n"
+    fmt = "%d,%s,%s,%.6f,%.6f,%.6f,%.12g,%s,%d,%d,%d" + ",%.12g" * n_components + "\n"
     return "".join([fmt % row for row in zip(*columns)])
 
 
@@ -78,22 +80,68 @@ def _kept_rows(target: str, first_step: int, header: list[str]) -> list[str]:
     return [out.getvalue()] if out.tell() else []
 
 
-def write_steps_csv(target: str, chunks: Iterable[np.ndarray], components: list[str], *, first_step: int = 0) -> None:
-    """Write ``target`` atomically from engine step rows; keep an earlier segment's rows
-    (``step < first_step``) when the file exists. Nothing is written without rows."""
-    header = csv_columns(components)
-    parts: list[str] = []
-    rows = 0
-    for chunk in chunks:
-        if len(chunk):
-            parts.append(format_rows(chunk, len(components)))
-            rows += len(chunk)
-    kept = _kept_rows(target, first_step, header) if first_step > 0 and files.exists(target) else []
-    if not rows and not kept:
-        return
-    head = io.StringIO()
-    csv.writer(head, lineterminator="\n").writerow(header)
-    files.write_text(target, head.getvalue() + "".join(kept) + "".join(parts))
+class StepsCsv:
+    """One run's steps.csv in ``out_dir``, written as the run goes (local folders: rows are
+    appended at each snapshot, whole lines in one write, then fsync'd, so a killed run leaves
+    every row up to its last snapshot) or at the end (remote folders, which have no append).
+
+    A resumed run continues the file: rows before its first step are kept, later ones (done
+    again) replaced. ``emissions_g(start_s, end_s, energy_j)`` gives each step's emissions.
+    """
+
+    def __init__(self, out_dir: str, components: list[str], *, first_step: int = 0,
+                 emissions_g: Any = None) -> None:
+        self.path = files.join(out_dir, STEPS_FILENAME)
+        self.components = list(components)
+        self.first_step = int(first_step)
+        self.emissions_g = emissions_g
+        self.rows_written = 0
+        self.appendable = not files.is_remote(self.path)
+        self._started = False
+
+    def _text(self, chunk: np.ndarray) -> str:
+        emissions = self.emissions_g(chunk[:, 3], chunk[:, 4], chunk[:, 8]) if self.emissions_g is not None else None
+        return format_rows(chunk, len(self.components), emissions)
+
+    def _head(self) -> str:
+        header = csv_columns(self.components)
+        head = io.StringIO()
+        csv.writer(head, lineterminator="\n").writerow(header)
+        kept = _kept_rows(self.path, self.first_step, header) if self.first_step > 0 and files.exists(self.path) else []
+        return head.getvalue() + "".join(kept)
+
+    def append(self, chunks: Iterable[np.ndarray]) -> int:
+        """Append rows (local folders only); returns how many. The first call writes the
+        header and the earlier segment's rows, atomically."""
+        if not self.appendable:
+            return 0
+        text = "".join(self._text(chunk) for chunk in chunks if len(chunk))
+        rows = text.count("\n")
+        if not self._started:
+            files.write_text(self.path, self._head() + text)
+            self._started = True
+        elif text:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        self.rows_written += rows
+        return rows
+
+    def write_all(self, chunks: Iterable[np.ndarray]) -> None:
+        """Write the whole file atomically (the end of a remote or distributed run)."""
+        text = "".join(self._text(chunk) for chunk in chunks if len(chunk))
+        if not text and not (self.first_step > 0 and files.exists(self.path)):
+            return
+        files.write_text(self.path, self._head() + text)
+        self._started = True
+        self.rows_written = text.count("\n")
+
+
+def write_steps_csv(target_dir: str, chunks: Iterable[np.ndarray], components: list[str], *,
+                    first_step: int = 0) -> None:
+    """Write ``target_dir``/steps.csv at once from engine step rows (see :class:`StepsCsv`)."""
+    StepsCsv(target_dir, components, first_step=first_step).write_all(chunks)
 
 
 def iter_steps(path: str | os.PathLike) -> Iterator[dict[str, Any]]:

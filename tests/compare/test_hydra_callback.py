@@ -176,7 +176,7 @@ def test_cooldown_applies_to_the_sequential_launcher_only(sleeps, caplog):
 
 
 def test_multirun_end_logs_the_pareto_front(tmp_path, caplog):
-    from lightning_green.compare.plots import compare, load_runs
+    from lightning_green.compare import compare, load_runs
 
     caplog.set_level("INFO", logger=hydra_callback.__name__)
     sweep = write_sweep(tmp_path / "sweep")

@@ -45,9 +45,12 @@ def full_report() -> FootprintReport:
         config={"trainer": {"max_epochs": 2}}, overrides=["precision=bf16"], metrics={"val/acc": 0.91},
         extra={"note": [1, 2.5, None]}, name="bert-bf16", energy_kwh_range=[0.11, 0.14],
         energy_kwh_by_component_range={"gpu": [0.095, 0.105], "cpu": [0.01, 0.03]},
-        emissions_kg_range=[0.001, 0.002], optimizer_steps=617,
+        emissions_kg_range=[0.0045, 0.0056], optimizer_steps=617,
         work_by_phase={"train": {"batches": 1234, "samples": 40000, "tokens": 5_000_000, "padded_tokens": 6_000_000}},
         paused_s=12.5, snapshot_at="2025-01-01T12:10:00+00:00",
+        carbon_intensity_series={"path": "grid.csv", "min_g_per_kwh": 40.0, "max_g_per_kwh": 90.0},
+        pause_above_g_per_kwh=80.0, embodied_kg=0.02, embodied={"method": "estimated"}, water_l=0.07,
+        water_l_per_kwh=0.55, energy_cost=0.04, price_per_kwh=0.25, currency="EUR",
     )
     return r.with_carbon(1.2, carbon.resolve_intensity(cloud_provider="gcp", cloud_region="europe-west9"))
 
@@ -116,7 +119,7 @@ def test_summary_says_what_a_user_needs():
     text = full_report().summary()
     for expected in ("run-1 (completed)", "12 min 3 s", "123 Wh", "100 Wh", "measured: nvml energy counter",
                      "estimated: 225 W TDP x load", "train 110 Wh", "validate 10 Wh", "40,000 samples",
-                     "J/sample", "148 Wh (PUE 1.2)", "g CO2e at 34 g/kWh",
+                     "J/sample", "148 Wh (PUE 1.2)", "g CO2e (4.5-5.6 g) at 34 g/kWh",
                      "cloud impact.csv: gcp europe-west9", "2 processes on 2 hosts", "idle baseline 70 W", "Projected full run: 1.2 kWh",
                      "Stopped by budget", "rapl", "Warnings:", "  - w1"):
         assert expected in text, expected
