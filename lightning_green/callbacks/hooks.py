@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Any
 
 from lightning_green.callbacks import handoff, placement
@@ -22,6 +23,8 @@ from lightning_green.meter.energy_meter import EnergyMeter
 from lightning_green.units import J_PER_KWH
 
 _STAGE_PHASE = {"validate": "validate", "test": "test", "predict": "predict"}
+#: What this callback shows on the progress bar (and nowhere else).
+PROGRESS_BAR_KEYS = ("energy/power_w", "energy/energy_wh")
 #: Options shown as attributes of the callback (``cb.pue``, ``cb.sampling_interval_s``, ...).
 _OPTION_NAMES = (
     "sensors", "sampling_interval_s", "country_iso_code", "cloud_provider", "cloud_region",
@@ -72,7 +75,15 @@ class EnergyHooks:
         arguments = dict(locals())
         for key in ("self", "__class__"):
             arguments.pop(key, None)
-        self.meter = EnergyMeter(**arguments)
+        # Every process of a DDP job builds its callback: what building says (no location
+        # given, a pause that can never happen, ...) is said once per job, by global rank 0.
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            try:
+                self.meter = EnergyMeter(**arguments)
+            finally:
+                for warning in said:
+                    _rank_zero_warn(warning.message, warning.category)
         self._token = self.meter.run_id  # names the ddp_spawn hand-off file
         self._configured_write = self.meter.options.write_files
         self._write = self._configured_write
@@ -322,7 +333,11 @@ class EnergyHooks:
         metrics.update({f"energy/{p}_kwh": v for p, v in report.energy_kwh_by_phase.items() if v})
         self._log_metrics(trainer, 0.0, metrics)
         for logger in getattr(trainer, "loggers", None) or []:
-            placement.attach_footprint(logger, self.meter.output_dir, self._write)
+            try:
+                placement.attach_footprint(logger, self.meter.output_dir, self._write)
+            except Exception as err:  # a logger that cannot take files must not cost the run
+                self.meter._warn(f"could not attach footprint.json to {type(logger).__name__}'s run "
+                                 f"({type(err).__name__}: {err}); it is in {self.meter.output_dir}")
 
     def _project(self, trainer: Any, energy_j: float) -> None:
         """Predict the whole configured run's energy from the training batches done so far."""
@@ -352,10 +367,11 @@ for _name in _OPTION_NAMES:
 
 
 def _metrics(trainer: Any) -> dict[str, float]:
-    """The Trainer's metrics as floats; this callback's own live values left out."""
+    """The Trainer's metrics as floats; this callback's own progress-bar values left out (they
+    reach ``callback_metrics`` through ``LightningModule.log``; the report has the real totals)."""
     out: dict[str, float] = {}
     for key, value in dict(getattr(trainer, "callback_metrics", {}) or {}).items():
-        if str(key).startswith(("energy/", "carbon/")):
+        if key in PROGRESS_BAR_KEYS:
             continue
         try:
             out[str(key)] = float(value.item() if hasattr(value, "item") else value)
@@ -369,3 +385,16 @@ def _logger_step(trainer: Any) -> int:
     loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
     stepped = getattr(loop, "_batches_that_stepped", None)
     return int(stepped if stepped is not None else getattr(trainer, "global_step", 0))
+
+
+def _rank_zero_warn(message: Warning | str, category: type[Warning]) -> None:
+    """Warn on global rank 0 only (``lightning_utilities``' helper, which serves both
+    ``lightning`` and ``pytorch_lightning``: both set its rank from the launcher's variables and
+    the strategy), pointing at the line that built the callback."""
+    from lightning_utilities.core.rank_zero import rank_zero_only, rank_zero_warn
+
+    text = str(message)
+    if getattr(rank_zero_only, "rank", None) is None:  # no Lightning imported yet: it cannot be a DDP job
+        warnings.warn(text, category, stacklevel=3)
+    else:
+        rank_zero_warn(text, stacklevel=5, category=category)
