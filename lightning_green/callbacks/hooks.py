@@ -219,7 +219,7 @@ class EnergyHooks:
             return
         meter.flush()
         energy_j = self._energy_all_ranks_j()  # collective: every rank ends the epoch
-        self._log_metrics(trainer, energy_j)
+        self._log_metrics(trainer, energy_j, ended=True)
         after = meter.options.project_after_epochs
         if after is not None and int(trainer.current_epoch) + 1 >= after:
             self._project(trainer, energy_j)
@@ -306,7 +306,10 @@ class EnergyHooks:
         self._log_metrics(trainer, energy_j)
         self._check_budgets(trainer, energy_j)
 
-    def _log_metrics(self, trainer: Any, energy_j: float, metrics: dict[str, float] | None = None) -> None:
+    def _log_metrics(self, trainer: Any, energy_j: float, metrics: dict[str, float] | None = None, *,
+                     ended: bool = False) -> None:
+        """Log to every logger (global rank 0) at Lightning's logging step; ``ended``: at an
+        epoch's or a fit's end, where Lightning logs at its last batch's step."""
         if not getattr(trainer, "is_global_zero", True) or not getattr(trainer, "loggers", None):
             return
         if metrics is None:
@@ -319,7 +322,7 @@ class EnergyHooks:
             if projection is not None:
                 metrics["energy/predicted_energy_kwh"] = projection.energy_kwh
                 metrics["carbon/predicted_emissions_kg"] = projection.emissions_kg
-        step = _logger_step(trainer)
+        step = _logger_step(trainer, ended)
         for logger in trainer.loggers:
             try:
                 logger.log_metrics(metrics, step=step)
@@ -331,7 +334,7 @@ class EnergyHooks:
         metrics = {"energy/energy_kwh": report.energy_kwh, "carbon/emissions_kg": report.emissions_kg}
         metrics.update({f"energy/{c}_kwh": v for c, v in report.energy_kwh_by_component.items()})
         metrics.update({f"energy/{p}_kwh": v for p, v in report.energy_kwh_by_phase.items() if v})
-        self._log_metrics(trainer, 0.0, metrics)
+        self._log_metrics(trainer, 0.0, metrics, ended=self._stage == "fit")
         for logger in getattr(trainer, "loggers", None) or []:
             try:
                 placement.attach_footprint(logger, self.meter.output_dir, self._write)
@@ -380,21 +383,14 @@ def _metrics(trainer: Any) -> dict[str, float]:
     return out
 
 
-def _logger_step(trainer: Any) -> int:
-    """The step Lightning's own monitors log at (optimizer steps taken, as LearningRateMonitor)."""
+def _logger_step(trainer: Any, ended: bool = False) -> int:
+    """The step Lightning's own loggers and monitors log at (``LearningRateMonitor``,
+    ``self.log``): batches that stepped an optimizer, once per batch whatever the number of
+    optimizers (``global_step`` counts each optimizer's steps). At an epoch's end Lightning logs
+    its epoch values at the last batch's step (one less: the counter has moved on); so do we,
+    and the final totals of a fit land there too."""
     loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
     stepped = getattr(loop, "_batches_that_stepped", None)
-    return int(stepped if stepped is not None else getattr(trainer, "global_step", 0))
-
-
-def _rank_zero_warn(message: Warning | str, category: type[Warning]) -> None:
-    """Warn on global rank 0 only (``lightning_utilities``' helper, which serves both
-    ``lightning`` and ``pytorch_lightning``: both set its rank from the launcher's variables and
-    the strategy), pointing at the line that built the callback."""
-    from lightning_utilities.core.rank_zero import rank_zero_only, rank_zero_warn
-
-    text = str(message)
-    if getattr(rank_zero_only, "rank", None) is None:  # no Lightning imported yet: it cannot be a DDP job
-        warnings.warn(text, category, stacklevel=3)
-    else:
-        rank_zero_warn(text, stacklevel=5, category=category)
+    if stepped is None:
+        return int(getattr(trainer, "global_step", 0) or 0)
+    return max(0, int(stepped) - 1) if ended else int(stepped)
