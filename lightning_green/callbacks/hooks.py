@@ -23,6 +23,9 @@ from lightning_green.meter.energy_meter import EnergyMeter
 from lightning_green.units import J_PER_KWH
 
 _STAGE_PHASE = {"validate": "validate", "test": "test", "predict": "predict"}
+#: The longest the projection waits for the sampler to resolve the batches so far (seconds;
+#: it takes one sampling interval on a healthy sampler).
+PROJECTION_FLUSH_S = 2.0
 #: What this callback shows on the progress bar (and nowhere else).
 PROGRESS_BAR_KEYS = ("energy/power_w", "energy/energy_wh")
 #: Options shown as attributes of the callback (``cb.pue``, ``cb.sampling_interval_s``, ...).
@@ -348,6 +351,10 @@ class EnergyHooks:
         if planned is None:
             self.meter._warn(f"no projection: {why_not}")
             return
+        # The meter's energy by phase reaches only resolved marks: mark now and let the sampler
+        # resolve it (one reading; once per run), or the batches so far would count as set-up.
+        self.meter.mark("projection")
+        self.meter.flush(PROJECTION_FLUSH_S)
         self.meter.project_run(planned, energy_j)
 
     def _check_budgets(self, trainer: Any, energy_j: float) -> None:
