@@ -80,13 +80,14 @@ class EnergyHooks:
             arguments.pop(key, None)
         # Every process of a DDP job builds its callback: what building says (no location
         # given, a pause that can never happen, ...) is said once per job, by global rank 0.
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            try:
+        said: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
                 self.meter = EnergyMeter(**arguments)
-            finally:
-                for warning in said:
-                    _rank_zero_warn(warning.message, warning.category)
+        finally:
+            for warning in said:
+                _rank_zero_warn(warning.message, warning.category)
         self._token = self.meter.run_id  # names the ddp_spawn hand-off file
         self._configured_write = self.meter.options.write_files
         self._write = self._configured_write
@@ -401,3 +402,16 @@ def _logger_step(trainer: Any, ended: bool = False) -> int:
     if stepped is None:
         return int(getattr(trainer, "global_step", 0) or 0)
     return max(0, int(stepped) - 1) if ended else int(stepped)
+
+
+def _rank_zero_warn(message: Warning | str, category: type[Warning]) -> None:
+    """Warn on global rank 0 only (``lightning_utilities``' helper, which serves both
+    ``lightning`` and ``pytorch_lightning``: both set its rank from the launcher's variables and
+    the strategy), pointing at the line that built the callback."""
+    from lightning_utilities.core.rank_zero import rank_zero_only, rank_zero_warn
+
+    text = str(message)
+    if getattr(rank_zero_only, "rank", None) is None:  # no Lightning imported yet: it cannot be a DDP job
+        warnings.warn(text, category, stacklevel=3)
+    else:
+        rank_zero_warn(text, stacklevel=6, category=category)

@@ -247,3 +247,14 @@ def test_a_read_only_folder_fails_at_construction(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().startswith(f"output_dir={str(folder / 'run')!r} cannot be written"), done.stdout
     assert "Read-only file system" in done.stdout or "Permission denied" in done.stdout
+
+
+# -- warnings when the callback is built ------------------------------------------------------------
+def test_a_warning_while_building_points_at_the_users_line():
+    from lightning_green.carbon import CarbonWarning
+
+    with pytest.warns(CarbonWarning, match="No location given") as said:
+        EnergyCallback()
+    assert len(said) == 1 and said[0].filename == __file__
+    with pytest.warns(CarbonWarning, match="No location given"), pytest.raises(ValueError, match="idle_baseline_s"):
+        EnergyCallback(idle_baseline_s=-1)  # a bad argument checked after the warning: both reach the user
