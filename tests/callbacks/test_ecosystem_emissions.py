@@ -81,10 +81,12 @@ def test_codecarbons_dataframe_reader_loads_our_rows_and_sums_each_run_once(tmp_
 
 def test_carbonboards_project_summary_counts_each_run_once(tmp_path):
     pytest.importorskip("dash", reason="codecarbon's carbonboard extra (dash) is not installed; it is in the test extra")
+    from codecarbon.viz.carbonboard import render_app
     from codecarbon.viz.data import Data
 
     path, reports = _two_runs_in_one_folder(tmp_path)
-    df = pd.read_csv(path)
+    df = pd.read_csv(path)  # carbonboard --filepath=emissions.csv: read, then the app is built on it
+    assert type(render_app(df)).__name__ == "Dash"
     project = Data.get_project_data(df, PROJECT).data  # carbonboard's records of one project
     summary = Data.get_project_summary(project)
     assert summary["total"]["energy_consumed"] == pytest.approx(sum(r.facility_energy_kwh for r in reports))
