@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.ddp, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.ddp, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def test_warnings_and_the_end_line_are_said_once_per_job(tmp_path):
