@@ -16,8 +16,12 @@ Semantics (see also :mod:`lightning_green.engine.series`):
 * **When sensors are read.** Each sensor every ``interval_s``, unless it asks for its own
   period (``read_interval_s``: an energy counter that loses nothing when read less often) or
   is constant (``read_interval_s = math.inf``: read once). Between reads the thread sleeps;
-  it wakes at the next read that is due, at least every ``housekeeping_s`` to resolve steps,
-  and at once for :meth:`flush` and :meth:`stop`.
+  it wakes at the next read that is due, at least every ``housekeeping_s``, and at once for
+  :meth:`flush` and :meth:`stop`.
+* **When marks and steps are resolved.** In batches, every ``housekeeping_s`` (default 1 s)
+  and at every flush and stop: each batch costs a fixed ~0.1-0.3 ms of numpy work plus a
+  fraction of a microsecond per step, so resolving a second's worth of steps at once keeps
+  the per-step cost low however short the steps. ``on_round`` runs after each resolution.
 * **Power sensors** are integrated by trapezoid; between two samples power is linear, so a
   mark inside an interval reads the matching quadratic.
 * **Energy sensors** are differenced from their first accepted reading; a sample is added only
@@ -137,6 +141,8 @@ class Sampler:
         self.warnings: list[str] = []
         self.sink_errors = 0
         self.rounds = 0
+        self.resolutions = 0
+        self._last_resolve = -math.inf
         self._sink = sink
         self._step_sink = step_sink
         self._on_round = on_round
@@ -302,7 +308,10 @@ class Sampler:
                 if self._stopping.is_set() or self._finished:
                     break
                 ticket = self._flush_requested
-                self._round(force=ticket > self._flush_done, final=False)
+                flushing = ticket > self._flush_done
+                now = self._clock()
+                self._round(force=flushing, final=False,
+                            resolve=flushing or now - self._last_resolve >= self.housekeeping_s)
                 if ticket > self._flush_done:
                     with self._cond:
                         self._flush_done = ticket
@@ -322,7 +331,7 @@ class Sampler:
     def _sleep_s(self) -> float:
         now = self._clock()
         due = min((t.next_due for t in self._tracks if t.live and not t.constant), default=math.inf)
-        return max(0.0, min(due - now, self.housekeeping_s))
+        return max(0.0, min(due - now, self._last_resolve + self.housekeeping_s - now))
 
     def _open(self) -> None:
         self._opened = True
@@ -340,7 +349,7 @@ class Sampler:
             if problem is not None:
                 self._warn((track.name, "close"), f"sensor {track.name!r} close() raised {problem}")
 
-    def _round(self, *, force: bool, final: bool) -> None:
+    def _round(self, *, force: bool, final: bool, resolve: bool = True) -> None:
         skip_slow = final or self._stopping.is_set()
         readings = []
         before = self._clock()
@@ -363,11 +372,14 @@ class Sampler:
             if self._finished:
                 return
             self._apply(readings, before, force=force)
-            self._resolve(math.inf if final else self._horizon(before))
             self.rounds += 1
+            if resolve or final:
+                self._resolve(math.inf if final else self._horizon(before))
+                self._last_resolve = before
+                self.resolutions += 1
             if final:
                 self._finished = True
-        if self._on_round is not None:
+        if self._on_round is not None and (resolve or final):
             try:
                 self._on_round()
             except Exception as err:

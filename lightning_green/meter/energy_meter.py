@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from lightning_green.engine.batches import count_samples, token_counts
+from lightning_green.engine.batches import batch_work, count_samples, token_counts
 from lightning_green.engine.distributed import World, all_gather, current_world
 from lightning_green.engine.marks import PHASE_INDEX, PHASES, Boundary, EpochMark, PhaseMark
 from lightning_green.engine.session import Session
@@ -339,8 +339,12 @@ class EnergyMeter:
         self._meta["segments"] += 1
         self._meta["started_at"] = self._meta["started_at"] or session.started_wall_s
         # The state's status is the training's: a resume redoes training steps, so only a fit
-        # that did not complete leaves energy to carry (a failed test() redoes nothing).
-        self._write_rank_state(status if self._stage in (None, "fit") else "completed")
+        # that did not complete leaves energy to carry (a failed test() redoes nothing). A
+        # completed segment that never wrote the file (no checkpoint, no snapshot, no resume)
+        # leaves nothing a resume could need: no file, two fsyncs saved per short fit.
+        state_status = status if self._stage in (None, "fit") else "completed"
+        if state_status != "completed" or self._state is not None:
+            self._write_rank_state(state_status)
         if gathered is None or world.rank != 0:
             return None
         inputs = self._report_inputs(status, session, exception, metrics, optimizer_steps, complete=gathered.complete)
@@ -509,11 +513,11 @@ class EnergyMeter:
     def step_batch(self, batch: Any) -> None:
         """End the current step, counting samples and tokens from a batch (tensors, tuples,
         dicts with ``input_ids``/``attention_mask``)."""
-        tokens, padded = token_counts(batch)
-        if tokens is not None and not isinstance(tokens, int):  # a device tensor: read at the end
+        samples, tokens, padded = batch_work(batch)
+        if tokens.__class__ is not int:  # a device tensor: read once, at the end
             self._device_tokens = tokens if self._device_tokens is None else self._device_tokens + tokens
             tokens = 0
-        self.end_step(count_samples(batch), tokens or 0, padded or 0)
+        self.end_step(samples, tokens, padded)
 
     def count(self, samples: int = 0, tokens: int = 0, padded_tokens: int = 0, batches: int = 1) -> None:
         """Work done in the current phase without a steps.csv row (e.g. a validation batch)."""
