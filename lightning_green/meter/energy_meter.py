@@ -381,11 +381,13 @@ class EnergyMeter:
 
     def _rank_result(self, session: Session, own: Totals, segment: Totals) -> finish.RankResult:
         world = self._world
+        entries = session.sensor_entries(include_extra=True)
         return finish.RankResult(
             rank=world.rank, host=world.host, totals=own.to_dict(), segment=segment.to_dict(),
-            sensors=[dict(e, rank=world.rank, host=world.host) for e in session.sensor_entries(include_extra=True)],
-            warnings=session.warnings() + self._warnings, idle_power_w=self._meta.get("idle_power_w"),
-            rows=session.store.rows, components=list(session.store.components),
+            sensors=[dict(e, rank=world.rank, host=world.host) for e in entries],
+            warnings=session.warnings() + self._warnings + _short_steps(session, entries),
+            idle_power_w=self._meta.get("idle_power_w"), rows=session.store.rows,
+            components=list(session.store.components),
         )
 
     def _report_inputs(self, status: str, session: Session, exception: BaseException | None,
@@ -764,6 +766,27 @@ class EnergyMeter:
     def __repr__(self) -> str:
         o = self.options
         return f"EnergyMeter(sensors={o.sensors!r}, pue={o.pue}, intensity={o.intensity.g_per_kwh:g} g/kWh)"
+
+
+def _short_steps(session: Session, entries: list[dict[str, Any]]) -> list[str]:
+    """A warning per sensor whose source updates more slowly than some steps last: those
+    steps' energy is interpolated between updates, not measured (e.g. NVML's counter every
+    20-100 ms against 5 ms steps)."""
+    notes = []
+    for entry in entries:
+        period = entry.get("update_period_s")
+        measured_counter = entry.get("kind") == "energy" and entry.get("measured")
+        if not measured_counter or not isinstance(period, (int, float)) or period <= 0:
+            continue  # estimates are labelled as such, per step too
+        total = short = 0
+        for chunk in session.store.chunks():
+            total += len(chunk)
+            short += int(((chunk[:, 4] - chunk[:, 3]) < period).sum())
+        if short:
+            notes.append(f"{short} of {total} steps ({100.0 * short / total:.0f} %) were shorter than "
+                         f"{entry['name']}'s update period ({period * 1000:.0f} ms): their per-step energy is "
+                         "interpolated between the source's updates, not measured (totals are unaffected)")
+    return notes
 
 
 def _rows_after(store: Any, done: int) -> Any:
