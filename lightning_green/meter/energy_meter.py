@@ -262,6 +262,7 @@ class EnergyMeter:
         self._session, self._sampler, self._extend = session, session.sampler, session.sampler.step_buffer.extend
         self._recurring_from_j = 0.0
         session.begin()
+        self._observe(session)  # the intensity series' integral starts here
         for exporter in self.options.exporters:
             self._call_exporter(exporter, "start", self._labels())
         return self
@@ -324,6 +325,7 @@ class EnergyMeter:
         result = local_error = None
         try:
             session.stop()
+            self._observe(session)  # ... and ends at the stop
             segment = self._segment_totals(session)
             result = self._rank_result(session, self._carried + segment, segment)
             self._final_figures = live_figures(self, session)
@@ -692,8 +694,7 @@ class EnergyMeter:
         session = self._session
         if session is None:
             return
-        snap = session.sampler.snapshot()
-        self._emissions.observe(snap.t + session.wall_offset_s, float(sum(snap.energy_j)))
+        self._observe(session)
         figures = None
         if self.options.exporters:
             figures = live_figures(self, session)
@@ -707,6 +708,12 @@ class EnergyMeter:
         elif snapshots.pending is not None and session.resolved(snapshots.pending[0]):
             self._take_snapshot(session, snapshots.pending[1], figures)
             snapshots.done()
+
+    def _observe(self, session: Session) -> None:
+        """This process's cumulative energy now, for the intensity series' integral."""
+        if self._emissions.series is not None:
+            snap = session.sampler.snapshot()
+            self._emissions.observe(snap.t + session.wall_offset_s, float(sum(snap.energy_j)))
 
     def _take_snapshot(self, session: Session, wall_s: float, figures: Any) -> None:
         """This rank's state file; on rank 0 footprint.json (status running) and steps.csv."""
