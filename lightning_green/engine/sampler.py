@@ -88,9 +88,11 @@ class Sampler:
         name: Name of the thread (starts with ``lightning-green``).
         max_gap_s: How long marks wait for a sensor that has no valid reading (default
             ``max(1.0, 10 * interval_s)``, and at least three of the sensor's own periods).
-        housekeeping_s: The thread wakes at least this often to resolve steps and call
-            ``on_round`` (default ``max(interval_s, 1.0)``).
-        on_round: Called on the sampler thread after every round (live figures, exporters).
+        housekeeping_s: Marks and steps are resolved this often (default ``max(interval_s, 1.0)``).
+        tick_s: Wake at least this often even when no sensor is due (live exporters want fresh
+            figures); default ``housekeeping_s``.
+        on_round: Called on the sampler thread after every round (live figures, exporters);
+            ``resolved`` (the ledger is up to date) when the round resolved marks and steps.
 
     Example::
 
@@ -112,6 +114,7 @@ class Sampler:
         step_sink: StepSink | None = None,
         max_gap_s: float | None = None,
         housekeeping_s: float | None = None,
+        tick_s: float | None = None,
         on_round: Callable[[], None] | None = None,
     ) -> None:
         if not _positive(interval_s):
@@ -136,6 +139,8 @@ class Sampler:
         self.interval_s = float(interval_s)
         self.max_gap_s = float(max_gap_s) if max_gap_s else max(1.0, 10 * self.interval_s)
         self.housekeeping_s = float(housekeeping_s) if housekeeping_s else max(self.interval_s, 1.0)
+        self.tick_s = min(float(tick_s), self.housekeeping_s) if tick_s else self.housekeeping_s
+        self.resolved = False  # whether the latest round resolved marks and steps
         self.name = name
         self.health: dict[str, SensorHealth] = {n: SensorHealth() for n in names}
         self.warnings: list[str] = []
@@ -331,7 +336,7 @@ class Sampler:
     def _sleep_s(self) -> float:
         now = self._clock()
         due = min((t.next_due for t in self._tracks if t.live and not t.constant), default=math.inf)
-        return max(0.0, min(due - now, self._last_resolve + self.housekeeping_s - now))
+        return max(0.0, min(due - now, self._last_resolve + self.housekeeping_s - now, self.tick_s))
 
     def _open(self) -> None:
         self._opened = True
@@ -373,13 +378,14 @@ class Sampler:
                 return
             self._apply(readings, before, force=force)
             self.rounds += 1
-            if resolve or final:
+            self.resolved = resolve or final
+            if self.resolved:
                 self._resolve(math.inf if final else self._horizon(before))
                 self._last_resolve = before
                 self.resolutions += 1
             if final:
                 self._finished = True
-        if self._on_round is not None and (resolve or final):
+        if self._on_round is not None:
             try:
                 self._on_round()
             except Exception as err:

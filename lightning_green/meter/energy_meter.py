@@ -268,8 +268,9 @@ class EnergyMeter:
         return self
 
     def _open(self, sensors: list[Any], idle: bool) -> Session:
+        exporters = bool(self.options.exporters)  # live figures every sampling interval for them
         session = Session(sensors, self.options.sampling_interval_s, first_step=int(self._carried.step_rows),
-                          on_round=self._on_round)
+                          on_round=self._on_round, tick_s=self.options.sampling_interval_s if exporters else None)
         try:
             session.start()
             if idle and self.options.idle_baseline_s > 0 and self._meta.get("idle_power_w") is None:
@@ -694,14 +695,16 @@ class EnergyMeter:
         session = self._session
         if session is None:
             return
-        self._observe(session)
+        resolved = session.sampler.resolved
+        if resolved:
+            self._observe(session)
         figures = None
         if self.options.exporters:
             figures = live_figures(self, session)
             for exporter in self.options.exporters:
                 self._call_exporter(exporter, "update", figures)
         snapshots = self._snapshots
-        if not (snapshots.enabled and self.options.write_files):
+        if not (resolved and snapshots.enabled and self.options.write_files):
             return
         if snapshots.due():
             snapshots.pending = session.mark_at(Boundary("snapshot"))
