@@ -100,6 +100,7 @@ class EnergyHooks:
         self._last_log = 0
         self._bar_t = -float("inf")
         self._project_at: int | None = None
+        self._budget_each_step = False
 
     # -- public ------------------------------------------------------------------------
     @property
@@ -174,6 +175,8 @@ class EnergyHooks:
 
         self.meter.start(default_output_dir=output_dir, context=trainer_context(trainer, pl_module), stage=stage,
                          manage_epochs=False, idle=getattr(trainer, "ckpt_path", None) is None)
+        # One process: budgets are checked on every batch (no collective needed).
+        self._budget_each_step = self.meter.options.budgets and self.meter._world.world_size == 1
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._end(trainer, "completed", None)
@@ -264,7 +267,7 @@ class EnergyHooks:
             self._project(trainer, self._energy_all_ranks_j())
         if batches >= self._next_exchange:
             self._periodic(trainer, pl_module)
-        elif meter.options.budgets and meter._world.world_size == 1:
+        elif self._budget_each_step:
             self._check_budgets(trainer, meter.live_energy_j())
 
     def on_validation_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int,

@@ -83,16 +83,27 @@ def region_kg(run: Run, region: Region) -> float | None:
 
 def cleanest_window_kg(run: Run) -> tuple[float, str] | None:
     """The run's emissions had it run at the cleanest equally long window of its carbon
-    intensity series, and a description of that window; None without a series.
+    intensity series, and a description of that window; None without a series (or when the
+    series file cannot be read again, or is shorter than the run).
 
-    HOOK (to connect: ``lightning_green.carbon.series.cleanest_window``, written by another
-    helper). The footprint's ``carbon_intensity_series`` names the series file (``path``);
-    connect by reading it, asking ``cleanest_window`` for the window as long as the run
-    (``run.report.duration_s``) with the least energy-weighted intensity, and returning
-    ``(facility_kwh(run) x mean_g_per_kwh / 1000, "<start>-<end> at <g> g/kWh")``. The table
-    and Markdown show the column as soon as this returns a value (tested with a stand-in).
+    The series named by the footprint's ``carbon_intensity_series`` (``path``, with its
+    ``column``) is read again (offline) and asked for the window as long as the run with the
+    lowest mean intensity (:meth:`lightning_green.carbon.series.IntensitySeries.cleanest_window`,
+    constant power assumed): ``facility kWh x mean g/kWh / 1000``.
     """
-    series = run.get("carbon_intensity_series")
-    if not isinstance(series, Mapping) or not series.get("path"):
+    series_info = run.get("carbon_intensity_series")
+    if not isinstance(series_info, Mapping) or not series_info.get("path"):
         return None
-    return None  # not connected yet: see the docstring
+    kwh, duration_s = facility_kwh(run), run.report.duration_s
+    if kwh is None or not finite(duration_s) or duration_s <= 0:
+        return None
+    from lightning_green.carbon.series import IntensitySeries, iso_utc
+
+    try:
+        series = IntensitySeries.from_csv(str(series_info["path"]), intensity_column=series_info.get("column"),
+                                          max_gap_s=series_info.get("max_gap_s"))
+        window = series.cleanest_window(float(duration_s))
+    except (OSError, ValueError):
+        return None
+    text = f"{iso_utc(window.start_unix)} to {iso_utc(window.end_unix)} at {window.mean_g_per_kwh:.4g} g/kWh"
+    return kwh * window.mean_g_per_kwh / 1000.0, text

@@ -46,21 +46,6 @@ def count_samples(batch: Any) -> int:
     return int(tensor.shape[0]) if tensor is not None else 0
 
 
-def token_count(batch: Any) -> Any:
-    """Tokens in a text batch, or None when the batch carries no ``input_ids``.
-
-    With an ``attention_mask`` the count excludes padding. Returns an int for CPU tensors
-    and a 0-dim device tensor for accelerator tensors (read it later, not per batch).
-    """
-    if not isinstance(batch, Mapping) or "input_ids" not in batch:
-        return None
-    mask = batch.get("attention_mask")
-    if mask is None:
-        return int(batch["input_ids"].numel())
-    total = mask.sum()
-    return int(total) if total.device.type == "cpu" else total
-
-
 def token_counts(batch: Any) -> tuple[Any, int | None]:
     """``(tokens, padded_tokens)`` of a text batch, or ``(None, None)`` without ``input_ids``.
 
@@ -68,7 +53,8 @@ def token_counts(batch: Any) -> tuple[Any, int | None]:
     a 0-dim device tensor otherwise: read it later, not per batch); ``padded_tokens`` is what
     the model processes, padding included (``input_ids.numel()``, from the shape: no sync).
     """
-    if not isinstance(batch, Mapping) or "input_ids" not in batch:
+    kind = type(batch)
+    if kind is tuple or kind is list or not isinstance(batch, Mapping) or "input_ids" not in batch:
         return None, None
     padded = int(batch["input_ids"].numel())
     mask = batch.get("attention_mask")
@@ -76,3 +62,20 @@ def token_counts(batch: Any) -> tuple[Any, int | None]:
         return padded, padded
     total = mask.sum()
     return (int(total) if total.device.type == "cpu" else total), padded
+
+
+def batch_work(batch: Any) -> tuple[int, Any, int]:
+    """``(samples, tokens, padded_tokens)`` of a batch in one pass (the hot path's call).
+
+    A ``(x, y)`` tuple or list costs a shape read; a text dict adds its token counts.
+    ``tokens`` may be a 0-dim device tensor (see :func:`token_counts`); 0 when none.
+    """
+    kind = type(batch)
+    if kind is tuple or kind is list:
+        for value in batch:
+            shape = getattr(value, "shape", None)
+            if shape is not None and len(shape):
+                return int(shape[0]), 0, 0
+        return count_samples(batch), 0, 0
+    tokens, padded = token_counts(batch)
+    return count_samples(batch), (0 if tokens is None else tokens), (padded or 0)

@@ -51,6 +51,7 @@ class Session:
         interval_s: Sampling interval of power sensors.
         first_step: Number of the first step row (continues a resumed run's count).
         on_round: Called on the sampler thread after each round.
+        tick_s: Wake the sampler at least this often (live exporters).
         clock: Monotonic clock (seconds) of marks, steps and readings.
     """
 
@@ -61,6 +62,7 @@ class Session:
         *,
         first_step: int = 0,
         on_round: Callable[[], None] | None = None,
+        tick_s: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         unique_names(sensors)
@@ -73,7 +75,7 @@ class Session:
         self._wall_offset_s = time.time() - clock()
         self.ledger = Ledger(self.descriptions, self.store, wall_offset_s=self._wall_offset_s, first_step=first_step)
         self.sampler = Sampler(self.sensors, interval_s=interval_s, sink=self.ledger.feed,
-                               step_sink=self.ledger.feed_steps, clock=clock, on_round=on_round)
+                               step_sink=self.ledger.feed_steps, clock=clock, on_round=on_round, tick_s=tick_s)
         #: Work counted without step rows (e.g. validation batches), by phase.
         self.counted: dict[str, list[int]] = {}
         self.started_wall_s: float | None = None

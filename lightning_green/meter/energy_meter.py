@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from lightning_green.engine.batches import count_samples, token_counts
+from lightning_green.engine.batches import batch_work, count_samples, token_counts
 from lightning_green.engine.distributed import World, all_gather, current_world
 from lightning_green.engine.marks import PHASE_INDEX, PHASES, Boundary, EpochMark, PhaseMark
 from lightning_green.engine.session import Session
@@ -262,13 +262,15 @@ class EnergyMeter:
         self._session, self._sampler, self._extend = session, session.sampler, session.sampler.step_buffer.extend
         self._recurring_from_j = 0.0
         session.begin()
+        self._observe(session)  # the intensity series' integral starts here
         for exporter in self.options.exporters:
             self._call_exporter(exporter, "start", self._labels())
         return self
 
     def _open(self, sensors: list[Any], idle: bool) -> Session:
+        exporters = bool(self.options.exporters)  # live figures every sampling interval for them
         session = Session(sensors, self.options.sampling_interval_s, first_step=int(self._carried.step_rows),
-                          on_round=self._on_round)
+                          on_round=self._on_round, tick_s=self.options.sampling_interval_s if exporters else None)
         try:
             session.start()
             if idle and self.options.idle_baseline_s > 0 and self._meta.get("idle_power_w") is None:
@@ -324,6 +326,7 @@ class EnergyMeter:
         result = local_error = None
         try:
             session.stop()
+            self._observe(session)  # ... and ends at the stop
             segment = self._segment_totals(session)
             result = self._rank_result(session, self._carried + segment, segment)
             self._final_figures = live_figures(self, session)
@@ -339,8 +342,12 @@ class EnergyMeter:
         self._meta["segments"] += 1
         self._meta["started_at"] = self._meta["started_at"] or session.started_wall_s
         # The state's status is the training's: a resume redoes training steps, so only a fit
-        # that did not complete leaves energy to carry (a failed test() redoes nothing).
-        self._write_rank_state(status if self._stage in (None, "fit") else "completed")
+        # that did not complete leaves energy to carry (a failed test() redoes nothing). A
+        # completed segment that never wrote the file (no checkpoint, no snapshot, no resume)
+        # leaves nothing a resume could need: no file, two fsyncs saved per short fit.
+        state_status = status if self._stage in (None, "fit") else "completed"
+        if state_status != "completed" or self._state is not None:
+            self._write_rank_state(state_status)
         if gathered is None or world.rank != 0:
             return None
         inputs = self._report_inputs(status, session, exception, metrics, optimizer_steps, complete=gathered.complete)
@@ -377,11 +384,13 @@ class EnergyMeter:
 
     def _rank_result(self, session: Session, own: Totals, segment: Totals) -> finish.RankResult:
         world = self._world
+        entries = session.sensor_entries(include_extra=True)
         return finish.RankResult(
             rank=world.rank, host=world.host, totals=own.to_dict(), segment=segment.to_dict(),
-            sensors=[dict(e, rank=world.rank, host=world.host) for e in session.sensor_entries(include_extra=True)],
-            warnings=session.warnings() + self._warnings, idle_power_w=self._meta.get("idle_power_w"),
-            rows=session.store.rows, components=list(session.store.components),
+            sensors=[dict(e, rank=world.rank, host=world.host) for e in entries],
+            warnings=session.warnings() + self._warnings + _short_steps(session, entries),
+            idle_power_w=self._meta.get("idle_power_w"), rows=session.store.rows,
+            components=list(session.store.components),
         )
 
     def _report_inputs(self, status: str, session: Session, exception: BaseException | None,
@@ -509,11 +518,11 @@ class EnergyMeter:
     def step_batch(self, batch: Any) -> None:
         """End the current step, counting samples and tokens from a batch (tensors, tuples,
         dicts with ``input_ids``/``attention_mask``)."""
-        tokens, padded = token_counts(batch)
-        if tokens is not None and not isinstance(tokens, int):  # a device tensor: read at the end
+        samples, tokens, padded = batch_work(batch)
+        if tokens.__class__ is not int:  # a device tensor: read once, at the end
             self._device_tokens = tokens if self._device_tokens is None else self._device_tokens + tokens
             tokens = 0
-        self.end_step(count_samples(batch), tokens or 0, padded or 0)
+        self.end_step(samples, tokens, padded)
 
     def count(self, samples: int = 0, tokens: int = 0, padded_tokens: int = 0, batches: int = 1) -> None:
         """Work done in the current phase without a steps.csv row (e.g. a validation batch)."""
@@ -686,21 +695,28 @@ class EnergyMeter:
         session = self._session
         if session is None:
             return
-        snap = session.sampler.snapshot()
-        self._emissions.observe(snap.t + session.wall_offset_s, float(sum(snap.energy_j)))
+        resolved = session.sampler.resolved
+        if resolved:
+            self._observe(session)
         figures = None
         if self.options.exporters:
             figures = live_figures(self, session)
             for exporter in self.options.exporters:
                 self._call_exporter(exporter, "update", figures)
         snapshots = self._snapshots
-        if not (snapshots.enabled and self.options.write_files):
+        if not (resolved and snapshots.enabled and self.options.write_files):
             return
         if snapshots.due():
             snapshots.pending = session.mark_at(Boundary("snapshot"))
         elif snapshots.pending is not None and session.resolved(snapshots.pending[0]):
             self._take_snapshot(session, snapshots.pending[1], figures)
             snapshots.done()
+
+    def _observe(self, session: Session) -> None:
+        """This process's cumulative energy now, for the intensity series' integral."""
+        if self._emissions.series is not None:
+            snap = session.sampler.snapshot()
+            self._emissions.observe(snap.t + session.wall_offset_s, float(sum(snap.energy_j)))
 
     def _take_snapshot(self, session: Session, wall_s: float, figures: Any) -> None:
         """This rank's state file; on rank 0 footprint.json (status running) and steps.csv."""
@@ -760,6 +776,27 @@ class EnergyMeter:
     def __repr__(self) -> str:
         o = self.options
         return f"EnergyMeter(sensors={o.sensors!r}, pue={o.pue}, intensity={o.intensity.g_per_kwh:g} g/kWh)"
+
+
+def _short_steps(session: Session, entries: list[dict[str, Any]]) -> list[str]:
+    """A warning per sensor whose source updates more slowly than some steps last: those
+    steps' energy is interpolated between updates, not measured (e.g. NVML's counter every
+    20-100 ms against 5 ms steps)."""
+    notes = []
+    for entry in entries:
+        period = entry.get("update_period_s")
+        measured_counter = entry.get("kind") == "energy" and entry.get("measured")
+        if not measured_counter or not isinstance(period, (int, float)) or period <= 0:
+            continue  # estimates are labelled as such, per step too
+        total = short = 0
+        for chunk in session.store.chunks():
+            total += len(chunk)
+            short += int(((chunk[:, 4] - chunk[:, 3]) < period).sum())
+        if short:
+            notes.append(f"{short} of {total} steps ({100.0 * short / total:.0f} %) were shorter than "
+                         f"{entry['name']}'s update period ({period * 1000:.0f} ms): their per-step energy is "
+                         "interpolated between the source's updates, not measured (totals are unaffected)")
+    return notes
 
 
 def _rows_after(store: Any, done: int) -> Any:

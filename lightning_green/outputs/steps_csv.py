@@ -39,21 +39,39 @@ def csv_columns(components: Iterable[str]) -> list[str]:
 
 def format_rows(chunk: np.ndarray, n_components: int, emissions_g: np.ndarray | None = None) -> str:
     """CSV text of engine step rows (:data:`lightning_green.engine.steps.BASE_COLUMNS` then
-    components), in :func:`csv_columns` order; ``emissions_g`` per row, or empty."""
-    if not len(chunk):
+    components), in :func:`csv_columns` order; ``emissions_g`` per row, or empty.
+
+    One ``%`` over every value of the chunk (columns interleaved into one flat list) instead
+    of one per row: the per-row Python work is gone, the float formatting stays in C.
+    """
+    n = len(chunk)
+    if not n:
         return ""
-    step = chunk[:, 0].astype(np.int64).tolist()
-    phase = _PHASE_NAMES[np.clip(chunk[:, 1].astype(np.intp), 0, len(PHASES) - 1)].tolist()
-    epoch_i = chunk[:, 2].astype(np.int64)
-    epoch = np.where(epoch_i < 0, "", epoch_i.astype(str)).tolist()
-    start, end = chunk[:, 3], chunk[:, 4]
+    # Times as whole microseconds, printed "%d.%06d": the text of "%.6f", at a third of its cost.
+    start_us = np.rint(chunk[:, 3] * 1e6).astype(np.int64)
+    end_us = np.rint(chunk[:, 4] * 1e6).astype(np.int64)
+    epoch = chunk[:, 2].astype(np.int64)
+    columns: list[list[Any]] = [
+        chunk[:, 0].astype(np.int64).tolist(),
+        np.where(epoch < 0, "", epoch.astype(str)).tolist(),
+        _PHASE_NAMES[np.clip(chunk[:, 1].astype(np.intp), 0, len(PHASES) - 1)].tolist(),
+    ]
+    for micros in (start_us, end_us, np.maximum(end_us - start_us, 0)):
+        seconds, fraction = np.divmod(micros, 1_000_000)
+        columns += [seconds.tolist(), fraction.tolist()]
+    columns.append(chunk[:, 8].tolist())
+    if emissions_g is not None:
+        columns.append(np.asarray(emissions_g, dtype=np.float64).tolist())
     counts = chunk[:, 5:8].astype(np.int64)
-    emissions = [""] * len(chunk) if emissions_g is None else ["%.9g" % g for g in emissions_g.tolist()]
-    columns = [step, epoch, phase, start.tolist(), end.tolist(), (end - start).tolist(), chunk[:, 8].tolist(),
-               emissions, counts[:, 0].tolist(), counts[:, 1].tolist(), counts[:, 2].tolist()]
+    columns += [counts[:, 0].tolist(), counts[:, 1].tolist(), counts[:, 2].tolist()]
     columns += [chunk[:, 9 + i].tolist() for i in range(n_components)]
-    fmt = "%d,%s,%s,%.6f,%.6f,%.6f,%.12g,%s,%d,%d,%d" + ",%.12g" * n_components + "\n"
-    return "".join([fmt % row for row in zip(*columns)])
+    width = len(columns)
+    flat: list[Any] = [None] * (n * width)
+    for index, column in enumerate(columns):
+        flat[index::width] = column
+    emissions = "%.9g," if emissions_g is not None else ","
+    fmt = "%d,%s,%s,%d.%06d,%d.%06d,%d.%06d,%.12g," + emissions + "%d,%d,%d" + ",%.12g" * n_components + "\n"
+    return (fmt * n) % tuple(flat)
 
 
 def _kept_rows(target: str, first_step: int, header: list[str]) -> list[str]:
@@ -99,9 +117,15 @@ class StepsCsv:
         self.appendable = not files.is_remote(self.path)
         self._started = False
 
-    def _text(self, chunk: np.ndarray) -> str:
-        emissions = self.emissions_g(chunk[:, 3], chunk[:, 4], chunk[:, 8]) if self.emissions_g is not None else None
-        return format_rows(chunk, len(self.components), emissions)
+    def _text(self, chunks: Iterable[np.ndarray]) -> str:
+        """CSV text of rows given in chunks, formatted in blocks of up to 65,536 rows."""
+        out: list[str] = []
+        for block in _blocks(chunks):
+            emissions = None
+            if self.emissions_g is not None:
+                emissions = self.emissions_g(block[:, 3], block[:, 4], block[:, 8])
+            out.append(format_rows(block, len(self.components), emissions))
+        return "".join(out)
 
     def _head(self) -> str:
         header = csv_columns(self.components)
@@ -115,7 +139,7 @@ class StepsCsv:
         header and the earlier segment's rows, atomically."""
         if not self.appendable:
             return 0
-        text = "".join(self._text(chunk) for chunk in chunks if len(chunk))
+        text = self._text(chunks)
         rows = text.count("\n")
         if not self._started:
             files.write_text(self.path, self._head() + text)
@@ -130,12 +154,28 @@ class StepsCsv:
 
     def write_all(self, chunks: Iterable[np.ndarray]) -> None:
         """Write the whole file atomically (the end of a remote or distributed run)."""
-        text = "".join(self._text(chunk) for chunk in chunks if len(chunk))
+        text = self._text(chunks)
         if not text and not (self.first_step > 0 and files.exists(self.path)):
             return
         files.write_text(self.path, self._head() + text)
         self._started = True
         self.rows_written = text.count("\n")
+
+
+def _blocks(chunks: Iterable[np.ndarray], rows: int = 65536) -> Iterator[np.ndarray]:
+    """The chunks' rows regrouped into arrays of up to ``rows`` rows (fewer, larger pieces)."""
+    pending: list[np.ndarray] = []
+    held = 0
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= rows:
+            yield np.concatenate(pending)
+            pending, held = [], 0
+    if pending:
+        yield np.concatenate(pending) if len(pending) > 1 else pending[0]
 
 
 def write_steps_csv(target_dir: str, chunks: Iterable[np.ndarray], components: list[str], *,

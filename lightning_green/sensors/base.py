@@ -101,6 +101,10 @@ class Sensor:
     uncertainty_source: str = ""
     update_period_s: float | None = None
     device_id: str | None = None
+    #: How often the sampler reads this sensor, in s: None for the sampler's interval (a power
+    #: sensor must be sampled to be integrated); longer for a counter that loses nothing when
+    #: read less often (the CPU estimate: 1 s); ``math.inf`` for a constant power, read once.
+    read_interval_s: float | None = None
 
     def __init__(
         self,
@@ -250,10 +254,11 @@ class ConstantPowerSensor(PowerSensor):
     wall meter for a device whose draw does not change). Pass ``uncertainty_rel`` /
     ``uncertainty_w`` / ``uncertainty_source`` when you know how close the figure is;
     otherwise the report carries the default band (+-50 % estimated, +-10 % measured) and
-    says that it was not stated.
+    says that it was not stated. Read once (``read_interval_s = inf``): energy is power x time.
     """
 
     measured = False
+    read_interval_s = math.inf
 
     def __init__(self, power_w: float, **kwargs: Any) -> None:
         if not isinstance(power_w, (int, float)) or not math.isfinite(power_w) or power_w < 0:

@@ -67,6 +67,8 @@ The estimate is constant over the run and labelled ``measured=False``.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +152,8 @@ class RamEstimateSensor(PowerSensor):
     ``describe()`` adds ``device`` (the size), ``gb``, ``dimms`` (None with ``w_per_gb`` or
     in a VM), ``virtual`` and ``w_per_gb`` (the effective figure: power / size).
     """
+
+    read_interval_s = math.inf  # constant over the run: read once
 
     name = "ram-estimate"
     component = "ram"

@@ -60,7 +60,7 @@ def _timed_callback_class() -> Any:
             began = ns()
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
             self.end_ns.append(ns() - began)
-            self.periodic.append(self._batches % self._every_n == 0)
+            self.periodic.append(self._last_exchange == self._batches)
 
     return TimedEnergyCallback
 
@@ -151,42 +151,46 @@ def _loop_ns(fn: Any, n: int = 20000, repeat: int = 7) -> float:
 
 
 def piece_costs() -> list[tuple[str, float]]:
-    """Tight-loop cost of each piece of the batch hooks, on a started meter session."""
+    """Tight-loop cost of each piece of the batch hooks, on a started EnergyMeter."""
     import torch
 
-    from lightning_green.engine.batches import count_samples, token_count
-    from lightning_green.sensors.detect import probe
-    from lightning_green.engine.session import MeterSession
+    from lightning_green import EnergyMeter
+    from lightning_green.engine.batches import count_samples, token_counts
 
     torch.set_num_threads(1)
-    sensors, _ = probe(torch_device="cpu")
-    session = MeterSession(sensors, 0.1)
-    session.start()
-    session.begin()
+    meter = EnergyMeter(write_files=False, snapshot_every_s=0)
+    meter.start(manage_epochs=False)
+    meter.set_phase("train")
     try:
         x, y = torch.randn(32, 32), torch.randint(0, 2, (32,))
         pair = (x, y)
         ids = torch.randint(1, 1000, (32, 128))
         text = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": y}
-        mark, label = session.meter.mark, ("step_start", 1)
+
+        def one_step() -> None:
+            meter.begin_step()
+            meter.end_step(32, 0, 0)
+
+        def one_batch() -> None:
+            meter.begin_step()
+            meter.step_batch(pair)
+
         empty = _loop_ns(lambda: None)
         rows = [
             ("empty lambda call (loop baseline, subtracted below)", empty),
-            ("Meter.mark(label)", _loop_ns(lambda: mark(label)) - empty),
-            ("Meter.mark(('step_end', step, samples, tokens)) incl. tuple build",
-             _loop_ns(lambda: mark(("step_end", 1, 32, 0))) - empty),
+            ("EnergyMeter.begin_step() + end_step(32, 0, 0)", _loop_ns(one_step) - empty),
+            ("EnergyMeter.begin_step() + step_batch((x, y))", _loop_ns(one_batch) - empty),
             ("count_samples((x, y))", _loop_ns(lambda: count_samples(pair)) - empty),
             ("count_samples(text dict)", _loop_ns(lambda: count_samples(text)) - empty),
-            ("token_count((x, y)) -> None", _loop_ns(lambda: token_count(pair)) - empty),
-            ("token_count(text dict): attention_mask.sum() + int()", _loop_ns(lambda: token_count(text)) - empty),
+            ("token_counts((x, y)) -> (None, None)", _loop_ns(lambda: token_counts(pair)) - empty),
+            ("token_counts(text dict): attention_mask.sum() + int()", _loop_ns(lambda: token_counts(text)) - empty),
             ("  of which attention_mask.sum()", _loop_ns(lambda: text["attention_mask"].sum()) - empty),
-            ("session.live_energy_j() (periodic path)", _loop_ns(session.live_energy_j, 2000) - empty),
+            ("meter.live_energy_j() (periodic path)", _loop_ns(meter.live_energy_j, 2000) - empty),
             ("perf_counter_ns() pair (timer overhead in the fit table)",
              _loop_ns(lambda: time.perf_counter_ns() - time.perf_counter_ns()) - empty),
         ]
     finally:
-        session.stop()
-        session.cleanup()
+        meter.stop()
     return rows
 
 

@@ -1,14 +1,14 @@
 """Scale: memory over 100,000+ steps, and the sampler thread's CPU use.
 
-Memory: a real :class:`~lightning_green.engine.session.MeterSession` (the meter thread at the
-default 0.1 s interval, the ledger, steps.csv streamed by ``StepsWriter``) with this
-machine's default sensors (``sensors="auto"``) while the training thread marks
-``step_start``/``step_end`` for ``--steps`` steps of ``--step-ms`` each (``time.sleep``,
+Memory: a real :class:`~lightning_green.EnergyMeter` (the sampler thread at the default
+0.1 s interval, the ledger, step rows kept in a bounded store that spills to disk) with this
+machine's default sensors (``sensors="auto"``) while the training thread records
+``--steps`` steps of ``--step-ms`` each (``begin_step``/``end_step`` around a ``time.sleep``,
 which releases the GIL as a GPU wait or a torch kernel does). Run twice: once measuring the
 process's RSS (psutil), once under ``tracemalloc`` (Python allocations, current and peak).
 Growth is counted from a baseline taken after 1,000 steps. Target: bounded, under 10 MB.
 
-CPU: the meter thread's own CPU time (its ``pthread_getcpuclockid`` clock; where there is
+CPU: the sampler thread's own CPU time (its ``pthread_getcpuclockid`` clock; where there is
 none, user + system ticks from ``/proc/self/task/<tid>/stat``), over ``--cpu-seconds`` with no marks, then with ~1 kHz
 steps, as a percentage of one core.
 
@@ -28,16 +28,14 @@ from tests.benchmarks._common import machine_line, table
 MIB = 2**20
 
 
-def _session() -> Any:
-    from lightning_green.sensors.detect import probe
-    from lightning_green.engine.session import MeterSession
+def _meter() -> Any:
+    from lightning_green import EnergyMeter
 
-    sensors, _ = probe(torch_device="cpu")
-    session = MeterSession(sensors, 0.1)
-    session.start()
-    session.meter.wait_ready()
-    session.begin()
-    return session
+    meter = EnergyMeter(write_files=False, snapshot_every_s=0)
+    meter.start(manage_epochs=False)
+    meter.set_epoch(0)
+    meter.set_phase("train")
+    return meter
 
 
 def memory_run(steps: int, step_s: float, traced: bool, every: int) -> list[dict[str, Any]]:
@@ -48,22 +46,21 @@ def memory_run(steps: int, step_s: float, traced: bool, every: int) -> list[dict
     gc.collect()
     if traced:
         tracemalloc.start()
-    session = _session()
-    mark, sleep = session.meter.mark, time.sleep
+    meter = _meter()
+    session = meter._session
+    begin, end, sleep = meter.begin_step, meter.end_step, time.sleep
     points: list[dict[str, Any]] = []
     base: dict[str, float] = {}
     try:
-        mark(("epoch", 0))
-        mark(("phase", "train"))
         for step in range(steps):
-            mark(("step_start", step))
+            begin()
             sleep(step_s)
-            mark(("step_end", step, 32, 4096))
+            end(32, 4096, 4096)
             done = step + 1
             if done == 1000 or done % every == 0 or done == steps:
-                session.flush()  # resolve what is pending, as an epoch end does
-                point = {"steps": done, "pending": session.meter.pending_marks,
-                         "rows": session._steps_writer.rows_written,
+                meter.flush(2.0)  # resolve what is pending, as an epoch end does
+                point = {"steps": done, "pending": session.sampler.pending_marks,
+                         "rows": session.store.rows,
                          "rss": process.memory_info().rss}
                 if traced:
                     point["current"], point["peak"] = tracemalloc.get_traced_memory()
@@ -77,8 +74,7 @@ def memory_run(steps: int, step_s: float, traced: bool, every: int) -> list[dict
                     point["peak_growth"] = point["peak"] - base["current"]
                 points.append(point)
     finally:
-        session.stop()
-        session.cleanup()
+        meter.stop()
         if traced:
             tracemalloc.stop()
     return points
@@ -94,36 +90,37 @@ def _thread_cpu_s(thread: Any) -> float:
     for entry in psutil.Process().threads():
         if entry.id == thread.native_id:
             return entry.user_time + entry.system_time
-    raise RuntimeError(f"meter thread {thread.native_id} not found in /proc/self/task")
+    raise RuntimeError(f"sampler thread {thread.native_id} not found in /proc/self/task")
 
 
 def cpu_run(seconds: float, step_s: float | None) -> dict[str, Any]:
-    """The meter thread's CPU time over ``seconds``, idle (``step_s=None``) or marking steps."""
-    session = _session()
+    """The sampler thread's CPU time over ``seconds``, idle (``step_s=None``) or recording steps."""
+    meter = _meter()
+    session = meter._session
     try:
-        thread = session.meter._thread
-        reads_before = sum(h.reads for h in session.meter.health.values())
+        sampler = session.sampler
+        thread = sampler._thread
+        rounds_before = sampler.rounds
         cpu_before, began = _thread_cpu_s(thread), time.perf_counter()
         steps = 0
         if step_s is None:
             time.sleep(seconds)
         else:
-            mark, sleep = session.meter.mark, time.sleep
+            begin, end, sleep = meter.begin_step, meter.end_step, time.sleep
             deadline = began + seconds
             while time.perf_counter() < deadline:
-                mark(("step_start", steps))
+                begin()
                 sleep(step_s)
-                mark(("step_end", steps, 32, 0))
+                end(32, 0, 0)
                 steps += 1
-        session.flush()
+        meter.flush(2.0)
         cpu_s, elapsed_s = _thread_cpu_s(thread) - cpu_before, time.perf_counter() - began
-        reads = sum(h.reads for h in session.meter.health.values()) - reads_before
+        rounds = sampler.rounds - rounds_before
     finally:
-        session.stop()
-        session.cleanup()
-    rounds = reads / max(1, len(session.sensors))
+        meter.stop()
     return {"seconds": elapsed_s, "steps": steps, "cpu_s": cpu_s, "rounds": rounds,
-            "percent": 100.0 * cpu_s / elapsed_s, "us_per_round": 1e6 * cpu_s / max(1.0, rounds)}
+            "percent": 100.0 * cpu_s / elapsed_s, "us_per_round": 1e6 * cpu_s / max(1.0, rounds),
+            "us_per_step": 1e6 * cpu_s / steps if steps else None}
 
 
 def format_result(rss: list[dict[str, Any]], traced: list[dict[str, Any]], cpu: list[tuple[str, dict]],
@@ -137,12 +134,13 @@ def format_result(rss: list[dict[str, Any]], traced: list[dict[str, Any]], cpu: 
                      f"{t['peak_growth'] / MIB:+.3f}" if t else "-", p["pending"], f"{p['rows']:,}"])
     first = table(["steps", "RSS MiB", "RSS growth MiB", "traced growth MiB", "traced peak growth MiB",
                    "pending marks", "steps.csv rows"], rows,
-                  f"Memory over {rss[-1]['steps']:,} steps of ~{step_ms:g} ms through meter + ledger + StepsWriter "
+                  f"Memory over {rss[-1]['steps']:,} steps of ~{step_ms:g} ms through sampler + ledger + step store "
                   "(growth from step 1,000; target: bounded, < 10 MB)")
-    cpu_rows = [[name, f"{r['seconds']:.1f}", f"{r['steps']:,}", f"{r['rounds']:.0f}", f"{r['cpu_s']:.2f}",
-                 f"{r['percent']:.2f}", f"{r['us_per_round']:.0f}"] for name, r in cpu]
-    second = table(["meter thread", "seconds", "steps marked", "sampling rounds", "thread CPU s",
-                    "% of one core", "CPU us per round"], cpu_rows,
+    cpu_rows = [[name, f"{r['seconds']:.1f}", f"{r['steps']:,}", f"{r['rounds']:.0f}", f"{r['cpu_s']:.3f}",
+                 f"{r['percent']:.3f}", f"{r['us_per_round']:.0f}",
+                 "-" if r["us_per_step"] is None else f"{r['us_per_step']:.2f}"] for name, r in cpu]
+    second = table(["sampler thread", "seconds", "steps recorded", "rounds", "thread CPU s",
+                    "% of one core", "CPU us per round", "CPU us per step"], cpu_rows,
                    "Sampler thread CPU at the default 0.1 s interval (sensors='auto' on this machine)")
     return first + "\n\n" + second
 
@@ -160,8 +158,8 @@ def main(argv: list[str] | None = None) -> str:
     print(machine_line(), flush=True)
     rss = memory_run(args.steps, args.step_ms / 1e3, traced=False, every=every)
     traced = memory_run(args.steps, args.step_ms / 1e3, traced=True, every=every)
-    cpu = [("idle (no marks)", cpu_run(args.cpu_seconds, None)),
-           ("training at ~1 kHz steps (2 marks each)", cpu_run(args.cpu_seconds, 0.001))]
+    cpu = [("idle (no steps)", cpu_run(args.cpu_seconds, None)),
+           ("training at ~1 kHz steps", cpu_run(args.cpu_seconds, 0.001))]
     text = format_result(rss, traced, cpu, args.step_ms)
     print(text, flush=True)
     return text

@@ -62,20 +62,25 @@ def test_regions_option_of_the_command(tmp_path, capsys):
     assert "## What if" not in capsys.readouterr().out.split("Written to")[-2]
 
 
-def test_cleanest_window_hook_shows_its_column_once_connected(tmp_path, monkeypatch):
-    runs = _runs(tmp_path / "runs", carbon_intensity_series={"path": "grid.csv", "min_g_per_kwh": 50.0, "max_g_per_kwh": 300.0})
-    assert whatif.cleanest_window_kg(runs[0]) is None  # not connected yet
-    assert "emissions_kg_cleanest_window" not in compare(runs).columns
-
-    def connected(run):  # what the lead's connection will return
-        return (0.001, "02:00-02:01 at 50 g/kWh") if run.get("carbon_intensity_series") else None
-
-    monkeypatch.setattr("lightning_green.compare.rows.cleanest_window_kg", connected)
+def test_cleanest_window_reads_the_series_again_and_prices_the_run_there(tmp_path):
+    # Hourly 300, 250, 50, 60, 280 g/kWh; a 60 s run's cleanest 60 s window is at 50 g/kWh.
+    grid = tmp_path / "grid.csv"
+    grid.write_text("timestamp,carbon_intensity_g_per_kwh\n" + "".join(
+        f"2025-01-01T{hour:02d}:00:00Z,{g}\n" for hour, g in enumerate((300, 250, 50, 60, 280))))
+    runs = _runs(tmp_path / "runs", carbon_intensity_series={"path": str(grid), "min_g_per_kwh": 50.0,
+                                                             "max_g_per_kwh": 300.0})
+    kg, text = whatif.cleanest_window_kg(runs[0])
+    assert kg == pytest.approx(0.005 * 1.2 * 50.0 / 1000)  # facility energy x the window's intensity
+    assert text == "2025-01-01T02:00:00Z to 2025-01-01T02:01:00Z at 50 g/kWh"
+    assert whatif.cleanest_window_kg(runs[1]) is None  # no series recorded
     comparison = compare(runs, regions=["FRA"])
     rows = {r["run"]: r for r in comparison.rows}
-    assert rows["a"]["emissions_kg_cleanest_window"] == 0.001 and rows["b"]["emissions_kg_cleanest_window"] is None
+    assert rows["a"]["emissions_kg_cleanest_window"] == pytest.approx(kg)
+    assert rows["b"]["emissions_kg_cleanest_window"] is None
     md = write_table(comparison, tmp_path / "out")[1].read_text()
-    assert "cleanest window (g)" in md and "| 1 02:00-02:01 at 50 g/kWh |" in md
+    assert "cleanest window (g)" in md and f"| {kg * 1000:.4g} {text} |" in md
+    grid.unlink()  # a series that cannot be read again gives no what-if, not an error
+    assert whatif.cleanest_window_kg(load_runs([tmp_path / "runs" / "a"])[0]) is None
 
 
 def test_missing_codecarbon_data_skips_the_what_if_only(tmp_path, monkeypatch):

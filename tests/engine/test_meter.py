@@ -160,6 +160,31 @@ def test_snapshot_reports_latest_energy_and_power():
     assert snap.power_w == (pytest.approx(80.0), pytest.approx(20.0))
 
 
+def test_a_constant_sensor_is_read_once_and_never_holds_marks_back():
+    clock, sink = FakeClock(), Recorder()
+    constant_w = ConstantPowerSensor(25.0, name="ram")
+    meter = Meter([constant_w], sink=sink, clock=clock)
+    calls = []
+    constant_w.power_w = lambda: calls.append(clock.t) or 25.0
+    run(meter, clock, 3.0, [(0.5, ("a",)), (2.95, ("b",))])
+    assert calls == [0.0]  # read once, at the first round
+    assert [c for _, _, c in sink.calls] == [(pytest.approx(12.5),), (pytest.approx(73.75),)]
+    assert meter.snapshot().energy_j == (pytest.approx(75.0),)  # carried on to the last round
+
+
+def test_a_sensor_with_its_own_read_interval_is_read_at_that_pace():
+    clock, sink = FakeClock(), Recorder()
+    counter = CounterSensor(constant(40.0), clock, t0=0.0, name="cpu")
+    counter.read_interval_s = 1.0
+    reads = []
+    energy = counter.energy_j
+    counter.energy_j = lambda: reads.append(clock.t) or energy()
+    meter = Meter([counter], sink=sink, clock=clock)  # interval 0.1 s
+    run(meter, clock, 5.0, [(2.5, ("m",))])
+    assert reads == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    assert sink.calls[0][2] == (pytest.approx(100.0),)  # interpolated between 2 s and 3 s
+
+
 def test_flush_without_thread_holds_and_resolves_everything():
     sink = Recorder()
     meter, clock = power_meter(constant(10.0), sink=sink)

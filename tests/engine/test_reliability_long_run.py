@@ -62,7 +62,7 @@ def test_a_million_steps_keep_memory_bounded_and_totals_exact(tmp_path):
         tracemalloc.stop()
     mark(Boundary("end"))
     meter.stop()
-    write_steps_csv(str(tmp_path / "steps.csv"), store.chunks(), store.components)
+    write_steps_csv(str(tmp_path), store.chunks(), store.components)
 
     # Memory: 900,000 steps after the first reading, fewer than one new block per 100 steps;
     # over the traced last 10,000 steps (20,000 marks), under 10 bytes per step retained

@@ -1,8 +1,5 @@
 """End to end: a real Lightning fit measured by EnergyCallback(exporters=[PrometheusExporter]),
 scraped by a real Prometheus; one process, then a 2-process DDP fit (port + local_rank).
-
-Skipped until the engine calls exporters (EnergyCallback(exporters=...)); the lead switches
-them on by deleting the skip marks.
 """
 
 from __future__ import annotations
@@ -42,7 +39,6 @@ def slope_w(points: list[tuple[float, float]]) -> float:
     return (e_last - e_first) / (t_last - t_first)
 
 
-@pytest.mark.skip(reason="needs EnergyCallback(exporters=...)")
 def test_fit_is_scraped_live_by_a_real_prometheus(tmp_path, no_thread_leak):
     from lightning.pytorch import Trainer
 
@@ -79,7 +75,6 @@ def test_fit_is_scraped_live_by_a_real_prometheus(tmp_path, no_thread_leak):
         prom.stop()
 
 
-@pytest.mark.skip(reason="needs EnergyCallback(exporters=...)")
 @pytest.mark.ddp
 def test_ddp_fit_two_endpoints_and_host_energy_once(tmp_path):
     base = free_port_pair()

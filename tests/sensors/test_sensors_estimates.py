@@ -31,6 +31,22 @@ def test_power_follows_scripted_load_linearly():
     assert sensor.method == "estimated: 100 W (tdp_w) x (0.1 + 0.9 x load)"
 
 
+def test_the_estimate_is_a_counter_that_integrates_the_model_exactly_whatever_the_read_period():
+    """As an energy counter, each read adds the model's power over the interval since the
+    previous read: exact for the linear model, so the sampler reads it once a second."""
+    now = [100.0]
+    sensor = CpuEstimateSensor(tdp_w=100, cpu_times=scripted((10, 40), (11, 42), (13, 44), (13, 48)),
+                               clock=lambda: now[0])
+    assert sensor.kind == "energy" and sensor.read_interval_s == 1.0
+    sensor.open()
+    now[0] += 2.0
+    assert sensor.energy_j() == pytest.approx(2.0 * 100 * (0.1 + 0.9 * 0.5))
+    now[0] += 1.0
+    assert sensor.energy_j() == pytest.approx(110.0 + 1.0 * 100.0)  # fully busy for 1 s
+    now[0] += 4.0
+    assert sensor.energy_j() == pytest.approx(210.0 + 4.0 * 10.0)  # idle floor for 4 s
+
+
 def test_one_busy_core_of_two_is_charged_half_not_a_cubic_sliver():
     # codecarbon's 0.1 + 0.9 * load**3 would give 21 % here; the linear model gives 55 %.
     sensor = CpuEstimateSensor(tdp_w=8, cpu_times=scripted((0, 0), (1.0, 2.0)))
