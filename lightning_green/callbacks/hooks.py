@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Any
 
 from lightning_green.callbacks import handoff, placement
@@ -22,6 +23,11 @@ from lightning_green.meter.energy_meter import EnergyMeter
 from lightning_green.units import J_PER_KWH
 
 _STAGE_PHASE = {"validate": "validate", "test": "test", "predict": "predict"}
+#: The longest the projection waits for the sampler to resolve the batches so far (seconds;
+#: it takes one sampling interval on a healthy sampler).
+PROJECTION_FLUSH_S = 2.0
+#: What this callback shows on the progress bar (and nowhere else).
+PROGRESS_BAR_KEYS = ("energy/power_w", "energy/energy_wh")
 #: Options shown as attributes of the callback (``cb.pue``, ``cb.sampling_interval_s``, ...).
 _OPTION_NAMES = (
     "sensors", "sampling_interval_s", "country_iso_code", "cloud_provider", "cloud_region",
@@ -72,7 +78,16 @@ class EnergyHooks:
         arguments = dict(locals())
         for key in ("self", "__class__"):
             arguments.pop(key, None)
-        self.meter = EnergyMeter(**arguments)
+        # Every process of a DDP job builds its callback: what building says (no location
+        # given, a pause that can never happen, ...) is said once per job, by global rank 0.
+        said: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                self.meter = EnergyMeter(**arguments)
+        finally:
+            for warning in said:
+                _rank_zero_warn(warning.message, warning.category)
         self._token = self.meter.run_id  # names the ddp_spawn hand-off file
         self._configured_write = self.meter.options.write_files
         self._write = self._configured_write
@@ -211,7 +226,7 @@ class EnergyHooks:
             return
         meter.flush()
         energy_j = self._energy_all_ranks_j()  # collective: every rank ends the epoch
-        self._log_metrics(trainer, energy_j)
+        self._log_metrics(trainer, energy_j, ended=True)
         after = meter.options.project_after_epochs
         if after is not None and int(trainer.current_epoch) + 1 >= after:
             self._project(trainer, energy_j)
@@ -298,7 +313,10 @@ class EnergyHooks:
         self._log_metrics(trainer, energy_j)
         self._check_budgets(trainer, energy_j)
 
-    def _log_metrics(self, trainer: Any, energy_j: float, metrics: dict[str, float] | None = None) -> None:
+    def _log_metrics(self, trainer: Any, energy_j: float, metrics: dict[str, float] | None = None, *,
+                     ended: bool = False) -> None:
+        """Log to every logger (global rank 0) at Lightning's logging step; ``ended``: at an
+        epoch's or a fit's end, where Lightning logs at its last batch's step."""
         if not getattr(trainer, "is_global_zero", True) or not getattr(trainer, "loggers", None):
             return
         if metrics is None:
@@ -311,7 +329,7 @@ class EnergyHooks:
             if projection is not None:
                 metrics["energy/predicted_energy_kwh"] = projection.energy_kwh
                 metrics["carbon/predicted_emissions_kg"] = projection.emissions_kg
-        step = _logger_step(trainer)
+        step = _logger_step(trainer, ended)
         for logger in trainer.loggers:
             try:
                 logger.log_metrics(metrics, step=step)
@@ -323,9 +341,13 @@ class EnergyHooks:
         metrics = {"energy/energy_kwh": report.energy_kwh, "carbon/emissions_kg": report.emissions_kg}
         metrics.update({f"energy/{c}_kwh": v for c, v in report.energy_kwh_by_component.items()})
         metrics.update({f"energy/{p}_kwh": v for p, v in report.energy_kwh_by_phase.items() if v})
-        self._log_metrics(trainer, 0.0, metrics)
+        self._log_metrics(trainer, 0.0, metrics, ended=self._stage == "fit")
         for logger in getattr(trainer, "loggers", None) or []:
-            placement.attach_footprint(logger, self.meter.output_dir, self._write)
+            try:
+                placement.attach_footprint(logger, self.meter.output_dir, self._write)
+            except Exception as err:  # a logger that cannot take files must not cost the run
+                self.meter._warn(f"could not attach footprint.json to {type(logger).__name__}'s run "
+                                 f"({type(err).__name__}: {err}); it is in {self.meter.output_dir}")
 
     def _project(self, trainer: Any, energy_j: float) -> None:
         """Predict the whole configured run's energy from the training batches done so far."""
@@ -333,6 +355,10 @@ class EnergyHooks:
         if planned is None:
             self.meter._warn(f"no projection: {why_not}")
             return
+        # The meter's energy by phase reaches only resolved marks: mark now and let the sampler
+        # resolve it (one reading; once per run), or the batches so far would count as set-up.
+        self.meter.mark("projection")
+        self.meter.flush(PROJECTION_FLUSH_S)
         self.meter.project_run(planned, energy_j)
 
     def _check_budgets(self, trainer: Any, energy_j: float) -> None:
@@ -355,10 +381,11 @@ for _name in _OPTION_NAMES:
 
 
 def _metrics(trainer: Any) -> dict[str, float]:
-    """The Trainer's metrics as floats; this callback's own live values left out."""
+    """The Trainer's metrics as floats; this callback's own progress-bar values left out (they
+    reach ``callback_metrics`` through ``LightningModule.log``; the report has the real totals)."""
     out: dict[str, float] = {}
     for key, value in dict(getattr(trainer, "callback_metrics", {}) or {}).items():
-        if str(key).startswith(("energy/", "carbon/")):
+        if key in PROGRESS_BAR_KEYS:
             continue
         try:
             out[str(key)] = float(value.item() if hasattr(value, "item") else value)
@@ -367,8 +394,27 @@ def _metrics(trainer: Any) -> dict[str, float]:
     return out
 
 
-def _logger_step(trainer: Any) -> int:
-    """The step Lightning's own monitors log at (optimizer steps taken, as LearningRateMonitor)."""
+def _logger_step(trainer: Any, ended: bool = False) -> int:
+    """The step Lightning's own loggers and monitors log at (``LearningRateMonitor``,
+    ``self.log``): batches that stepped an optimizer, once per batch whatever the number of
+    optimizers (``global_step`` counts each optimizer's steps). At an epoch's end Lightning logs
+    its epoch values at the last batch's step (one less: the counter has moved on); so do we,
+    and the final totals of a fit land there too."""
     loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
     stepped = getattr(loop, "_batches_that_stepped", None)
-    return int(stepped if stepped is not None else getattr(trainer, "global_step", 0))
+    if stepped is None:
+        return int(getattr(trainer, "global_step", 0) or 0)
+    return max(0, int(stepped) - 1) if ended else int(stepped)
+
+
+def _rank_zero_warn(message: Warning | str, category: type[Warning]) -> None:
+    """Warn on global rank 0 only (``lightning_utilities``' helper, which serves both
+    ``lightning`` and ``pytorch_lightning``: both set its rank from the launcher's variables and
+    the strategy), pointing at the line that built the callback."""
+    from lightning_utilities.core.rank_zero import rank_zero_only, rank_zero_warn
+
+    text = str(message)
+    if getattr(rank_zero_only, "rank", None) is None:  # no Lightning imported yet: it cannot be a DDP job
+        warnings.warn(text, category, stacklevel=3)
+    else:
+        rank_zero_warn(text, stacklevel=6, category=category)

@@ -7,6 +7,10 @@ kg CO2e, ``emissions_rate`` kg/s, ``cpu_power``/``gpu_power``/``ram_power`` W (r
 ``water_consumed`` L. Like codecarbon, energy and power columns include the PUE.
 ``codecarbon_version`` is the version of the codecarbon data used for the intensity.
 
+One row per run id, cumulative for that run: a run that ends again (``fit`` then ``test``, a
+resume in the same folder) replaces its row (codecarbon's ``on_csv_write="update"``), so the
+sum of the rows, as codecarbon's dashboard computes it, counts each run once.
+
 Machine columns come from ``report.context`` when present (keys ``project_name``,
 ``experiment_id``, ``os``, ``python_version``, ``cpu_count``, ``cpu_model``, ``gpu_count``,
 ``gpu_model``, ``ram_total_size_gb``, ``tracking_mode``, ``cpu_utilization_percent``,
@@ -139,38 +143,53 @@ def _read_old(path: str) -> bytes:
         return b""
 
 
-def append_emissions_csv(report: FootprintReport, out_dir: str | os.PathLike) -> Path | str:
-    """Append ``report``'s row to ``out_dir/emissions.csv`` (created with a header if new).
+def _rows_of_other_runs(old: str, header: list[str], run_id: str) -> list[list[str]]:
+    """The data rows of ``old`` (a CSV text with ``header``) whose ``run_id`` is not ``run_id``."""
+    rows = list(csv.reader(io.StringIO(old.lstrip("\ufeff"))))[1:]
+    column = header.index("run_id")
+    return [row for row in rows if row and not (len(row) > column and row[column] == run_id)]
 
-    Like codecarbon: an existing file whose header has the same set of columns gets the row
-    in its own column order; a file with another header is first saved as
-    ``emissions.csv.bak`` (``emissions.csv_0.bak``, ...) and a new file is started. The
-    file is rewritten atomically (old content + new row), so a crash leaves the old file;
-    two processes appending to one file at the same moment may lose a row. ``out_dir`` may
-    be an fsspec URL (``s3://bucket/run``): the object is read and put again whole.
+
+def write_emissions_csv(report: FootprintReport, out_dir: str | os.PathLike) -> Path | str:
+    """Write ``report``'s row into ``out_dir/emissions.csv``: one row per run id.
+
+    Every row is cumulative for its run (like codecarbon's), so a run that ends several times
+    (``fit`` then ``test`` on one callback, a resume into the same folder) replaces its own row
+    instead of adding one: summing the file's rows, as codecarbon's dashboard and a pandas
+    ``sum()`` do, counts every run once. This is codecarbon's ``on_csv_write="update"``: the
+    run's old row is dropped and the new one goes last; other runs' rows stay as they were.
+
+    Like codecarbon: a new file gets a header; an existing file whose header has the same set
+    of columns keeps its own column order; a file with another header is first saved as
+    ``emissions.csv.bak`` (``emissions.csv_0.bak``, ...) and a new file is started. The file
+    is rewritten atomically, so a crash leaves the old file; two processes writing one file
+    at the same moment may lose a row. ``out_dir`` may be an fsspec URL (``s3://bucket/run``):
+    the object is read and put again whole.
 
     Returns:
         The path of emissions.csv (its URL for a remote ``out_dir``).
     """
     path = files.join(out_dir, EMISSIONS_FILENAME)
-    old = _read_old(path)
+    old_bytes = _read_old(path)
+    old = old_bytes.decode("utf-8", errors="replace")
     header = list(EMISSIONS_CSV_COLUMNS)
+    kept: list[list[str]] = []
     if old.strip():
-        first_line = old.decode("utf-8", errors="replace").splitlines()[0]
-        existing = next(csv.reader([first_line.lstrip("\ufeff")]), [])
+        first_line = old.lstrip("\ufeff").splitlines()[0]
+        existing = next(csv.reader([first_line]), [])
         if sorted(existing) == sorted(header):
             header = existing
+            kept = _rows_of_other_runs(old, header, str(report.run_id))
         else:
-            files.write_bytes(_backup_path(path), old)
-            old = b""
-    elif old:
-        old = b""  # whitespace only: codecarbon treats an empty file as new
+            files.write_bytes(_backup_path(path), old_bytes)
     row = emissions_row(report)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    if not old:
-        writer.writerow(header)
+    writer.writerow(header)
+    writer.writerows(kept)
     writer.writerow([row[c] for c in header])
-    if old and not old.endswith(b"\n"):
-        old += b"\n"
-    return files.write_bytes(path, old + buf.getvalue().encode("utf-8"))
+    return files.write_bytes(path, buf.getvalue().encode("utf-8"))
+
+
+#: The former name: it now replaces the run's row rather than appending another.
+append_emissions_csv = write_emissions_csv
