@@ -229,7 +229,7 @@ class EnergyHooks:
         self._log_metrics(trainer, energy_j, ended=True)
         after = meter.options.project_after_epochs
         if after is not None and int(trainer.current_epoch) + 1 >= after:
-            self._project(trainer, energy_j)
+            self._project(trainer)
         self._check_budgets(trainer, energy_j)
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
@@ -264,7 +264,7 @@ class EnergyHooks:
         self._batches = batches = self._batches + 1
         if self._project_at is not None and meter._carried.steps + batches >= self._project_at:
             self._project_at = None  # once; the same batch count on every rank keeps DDP in step
-            self._project(trainer, self._energy_all_ranks_j())
+            self._project(trainer)
         if batches >= self._next_exchange:
             self._periodic(trainer, pl_module)
         elif self._budget_each_step:
@@ -349,8 +349,9 @@ class EnergyHooks:
                 self.meter._warn(f"could not attach footprint.json to {type(logger).__name__}'s run "
                                  f"({type(err).__name__}: {err}); it is in {self.meter.output_dir}")
 
-    def _project(self, trainer: Any, energy_j: float) -> None:
-        """Predict the whole configured run's energy from the training batches done so far."""
+    def _project(self, trainer: Any) -> None:
+        """Predict the whole configured run's energy from the training batches done so far (a
+        collective under DDP: every rank gets here at the same batch or epoch end)."""
         planned, why_not = placement.planned_batches(trainer)
         if planned is None:
             self.meter._warn(f"no projection: {why_not}")
@@ -359,7 +360,7 @@ class EnergyHooks:
         # resolve it (one reading; once per run), or the batches so far would count as set-up.
         self.meter.mark("projection")
         self.meter.flush(PROJECTION_FLUSH_S)
-        self.meter.project_run(planned, energy_j)
+        self.meter.project_run(planned)
 
     def _check_budgets(self, trainer: Any, energy_j: float) -> None:
         if self.meter.check_budgets(energy_j) is not None:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lightning_green.engine.batches import batch_work, count_samples, token_counts
-from lightning_green.engine.distributed import World, all_gather, current_world
+from lightning_green.engine.distributed import World, all_gather, all_reduce_sum, current_world
 from lightning_green.engine.marks import PHASE_INDEX, PHASES, Boundary, EpochMark, PhaseMark
 from lightning_green.engine.session import Session
 from lightning_green.engine.totals import Totals
@@ -609,19 +609,22 @@ class EnergyMeter:
             self.check_budgets(self.live_energy_j())
         return self.stopped_by is not None
 
-    def project_run(self, batches_planned: int, energy_j: float | None = None) -> Projection | None:
-        """Predict the whole run's energy from the training batches done so far (once)."""
+    def project_run(self, batches_planned: int) -> Projection | None:
+        """Predict the whole run's energy from the training batches done so far (once).
+
+        Under torch.distributed a collective (every rank calls it at the same batch): the
+        energy so far and its recurring part are summed over ranks.
+        """
         session = self._session
         if self._projection is not None or session is None:
             return self._projection
         session.flush(FLUSH_TIMEOUT_S)
         phases, carried = session.ledger.energy_j_by_phase, self._carried.energy_j_by_phase
         recurring = sum(carried.get(p, 0.0) + phases.get(p, 0.0) for p in ("train", "validate"))
+        total_j, recurring_j = all_reduce_sum([self.live_energy_j(), max(0.0, recurring - self._recurring_from_j)])
         done = int(self._carried.steps) + self._steps
-        total_j = energy_j if energy_j is not None else self.live_energy_j()
-        self._projection = project(energy_j=total_j, recurring_j=max(0.0, recurring - self._recurring_from_j),
-                                   batches_done=done, batches_planned=batches_planned,
-                                   kg_per_j=self.emissions_kg(1.0))
+        self._projection = project(energy_j=total_j, recurring_j=recurring_j, batches_done=done,
+                                   batches_planned=batches_planned, kg_per_j=self.emissions_kg(1.0))
         return self._projection
 
     def exclude_from_projection(self) -> None:

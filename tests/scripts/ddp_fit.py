@@ -28,7 +28,7 @@ def main() -> None:
         ConstantPowerSensor(HOST_W, name="shared-host", component="cpu", scope="host"),
     ]
     cb = EnergyCallback(sensors=sensors, sampling_interval_s=0.02, output_dir=out_dir,
-                        carbon_intensity_g_per_kwh=100.0)
+                        carbon_intensity_g_per_kwh=100.0, project_after_steps=4)
     trainer = Trainer(strategy=strategy, accelerator="cpu", devices=2, max_epochs=2, limit_train_batches=6,
                       limit_val_batches=2, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, callbacks=[cb])
