@@ -184,6 +184,7 @@ class EnergyMeter:
         self._world = World()
         self._unavailable: list[dict] = []
         self._warnings: list[str] = []
+        self._resume_notes: list[str] = []  # said by load_state_dict before start(): kept for the report
         self._phase_index = PHASE_INDEX["other"]
         self._epoch = -1
         self._next_epoch: int | None = 0
@@ -224,7 +225,8 @@ class EnergyMeter:
         if self._session is not None:
             self._close_session()
         self._world = world = current_world()
-        self._stage, self._context, self._warnings = stage, dict(context or {}), []
+        self._stage, self._context = stage, dict(context or {})
+        self._warnings, self._resume_notes = list(self._resume_notes), []
         self.stopped_by, self._steps, self._device_tokens, self._final_figures = None, 0, None, None
         self._phase_index, self._epoch = PHASE_INDEX["other"], -1
         self._next_epoch = 0 if manage_epochs else None
@@ -673,6 +675,8 @@ class EnergyMeter:
             self._meta["idle_power_w"] = restored.idle_power_w
         for note in restored.notes:
             self._warn(note)
+            if self._session is None and note not in self._resume_notes:
+                self._resume_notes.append(note)
         if restored.rank_state is not None:
             self._state = restored.rank_state
             self._write_rank_state("running")  # a second resume takes this lineage's figures, once
