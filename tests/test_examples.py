@@ -76,8 +76,7 @@ def test_examples_run(tmp_path):
     assert (plain / "checkpoint.pt").is_file()
 
 
-@pytest.mark.ddp
-@pytest.mark.slow  # two processes import torch and Lightning: ~15 s idle, ~30 s on 2 busy cores
+@pytest.mark.ddp  # two processes import torch and Lightning: ~12 s on 2 cores, ~30 s when they are shared
 def test_fabric_loop_runs_two_ddp_processes_and_rank_zero_reports(tmp_path):
     proc = subprocess.run([sys.executable, str(EXAMPLES / "fabric_loop.py")], cwd=tmp_path, env=_env(),
                           capture_output=True, text=True, timeout=280)
