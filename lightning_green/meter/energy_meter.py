@@ -195,6 +195,7 @@ class EnergyMeter:
         self._stage: str | None = None
         self._projection: Projection | None = None
         self._recurring_from_j = 0.0
+        self._live_from_j = 0.0  # the sampler's energy when the segment began (see start())
         self._emissions = EmissionsAccount(self.options.pue, self.options.intensity.g_per_kwh,
                                            self.options.carbon_options.series)
         self._pause: Any = None
@@ -264,6 +265,9 @@ class EnergyMeter:
         self._session, self._sampler, self._extend = session, session.sampler, session.sampler.step_buffer.extend
         self._recurring_from_j = 0.0
         session.begin()
+        # The sampler has been reading since before the idle baseline: live energy counts from
+        # here, as the report does (else a budget or the logged energy would include idle time).
+        self._live_from_j = session.live_energy_j()
         for exporter in self.options.exporters:
             self._call_exporter(exporter, "start", self._labels())
         return self
@@ -548,7 +552,7 @@ class EnergyMeter:
     def live_energy_j(self) -> float:
         """This process's energy so far (earlier segments included), from the latest readings."""
         session = self._session
-        return self._carried.energy_j + (session.live_energy_j() if session is not None else 0.0)
+        return self._carried.energy_j + (session.live_energy_j() - self._live_from_j if session is not None else 0.0)
 
     def live_power_w(self) -> float:
         """This process's power from the latest readings, in watts."""
