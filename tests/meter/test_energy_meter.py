@@ -31,6 +31,7 @@ TOLERANCE = {"gpu": 0.02, "cpu": 0.02, "ram": 0.05}
 PUE, INTENSITY = 1.2, 100.0  # g CO2e / kWh
 J_PER_KWH = 3.6e6
 STEP_S = 0.01
+SAMPLING_S = 0.01
 
 
 def known_sensors() -> list:
@@ -44,7 +45,7 @@ def known_sensors() -> list:
 
 def make_meter(out: Path, **kwargs) -> EnergyMeter:
     kwargs.setdefault("sensors", known_sensors())
-    return EnergyMeter(sampling_interval_s=0.01, output_dir=out, carbon_intensity_g_per_kwh=INTENSITY, pue=PUE,
+    return EnergyMeter(sampling_interval_s=SAMPLING_S, output_dir=out, carbon_intensity_g_per_kwh=INTENSITY, pue=PUE,
                        **kwargs)
 
 
@@ -347,7 +348,7 @@ def test_live_energy_and_power_follow_the_sensors(tmp_path, no_thread_leak):
         after_start = time.time()
         seen = []
         with meter.phase("train"):
-            for _ in range(5):
+            for _ in range(20):
                 with meter.step(samples=1):
                     time.sleep(STEP_S)
                 seen.append(meter.live_energy_j())
@@ -364,7 +365,9 @@ def test_live_energy_and_power_follow_the_sensors(tmp_path, no_thread_leak):
     finally:
         report = meter.stop()
     assert meter.live_energy_j() == pytest.approx(report.energy_kwh * J_PER_KWH, rel=1e-9)
-    assert meter.live_energy_j() >= live_j - slack_j  # the live figure never ran ahead of the report
+    # The live figure never ran ahead of the report by more than the sampler's lag: it counts from
+    # the sampler's last reading before the segment began, which a busy machine may delay.
+    assert meter.live_energy_j() >= live_j - slack_j - 2 * TOTAL_W * SAMPLING_S
     assert meter.live_power_w() == 0.0
 
 
@@ -381,7 +384,7 @@ def test_live_energy_leaves_out_the_idle_baseline_as_the_report_does(tmp_path, n
     assert report.idle_power_w == pytest.approx(TOTAL_W, rel=TOLERANCE["ram"])
     report_j = report.energy_kwh * J_PER_KWH
     assert report_j == pytest.approx(TOTAL_W * report.duration_s, rel=0.02)
-    assert 0 < live_j <= report_j + RAM_W * 0.01
+    assert 0 < live_j <= report_j + RAM_W * 0.01 + 2 * TOTAL_W * SAMPLING_S  # far below report_j + 38 J
 
 
 @pytest.mark.parametrize("budget", [{"max_energy_kwh": 20.0 / J_PER_KWH},
