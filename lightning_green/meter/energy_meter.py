@@ -184,6 +184,7 @@ class EnergyMeter:
         self._world = World()
         self._unavailable: list[dict] = []
         self._warnings: list[str] = []
+        self._resume_notes: list[str] = []  # said by load_state_dict before start(): kept for the report
         self._phase_index = PHASE_INDEX["other"]
         self._epoch = -1
         self._next_epoch: int | None = 0
@@ -194,6 +195,7 @@ class EnergyMeter:
         self._stage: str | None = None
         self._projection: Projection | None = None
         self._recurring_from_j = 0.0
+        self._live_from_j = 0.0  # the sampler's energy when the segment began (see start())
         self._emissions = EmissionsAccount(self.options.pue, self.options.intensity.g_per_kwh,
                                            self.options.carbon_options.series)
         self._pause: Any = None
@@ -224,7 +226,8 @@ class EnergyMeter:
         if self._session is not None:
             self._close_session()
         self._world = world = current_world()
-        self._stage, self._context, self._warnings = stage, dict(context or {}), []
+        self._stage, self._context = stage, dict(context or {})
+        self._warnings, self._resume_notes = list(self._resume_notes), []
         self.stopped_by, self._steps, self._device_tokens, self._final_figures = None, 0, None, None
         self._phase_index, self._epoch = PHASE_INDEX["other"], -1
         self._next_epoch = 0 if manage_epochs else None
@@ -263,6 +266,9 @@ class EnergyMeter:
         self._recurring_from_j = 0.0
         session.begin()
         self._observe(session)  # the intensity series' integral starts here
+        # The sampler has been reading since before the idle baseline: live energy counts from
+        # here, as the report does (else a budget or the logged energy would include idle time).
+        self._live_from_j = session.live_energy_j()
         for exporter in self.options.exporters:
             self._call_exporter(exporter, "start", self._labels())
         return self
@@ -555,7 +561,7 @@ class EnergyMeter:
     def live_energy_j(self) -> float:
         """This process's energy so far (earlier segments included), from the latest readings."""
         session = self._session
-        return self._carried.energy_j + (session.live_energy_j() if session is not None else 0.0)
+        return self._carried.energy_j + (session.live_energy_j() - self._live_from_j if session is not None else 0.0)
 
     def live_power_w(self) -> float:
         """This process's power from the latest readings, in watts."""
@@ -685,6 +691,8 @@ class EnergyMeter:
             self._meta["idle_power_w"] = restored.idle_power_w
         for note in restored.notes:
             self._warn(note)
+            if self._session is None and note not in self._resume_notes:
+                self._resume_notes.append(note)
         if restored.rank_state is not None:
             self._state = restored.rank_state
             self._write_rank_state("running")  # a second resume takes this lineage's figures, once
