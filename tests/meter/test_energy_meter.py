@@ -257,7 +257,7 @@ def test_two_start_stop_cycles_add_up_in_one_footprint(tmp_path, no_thread_leak)
     assert [int(r["step"]) for r in rows] == list(range(4 + 5))  # numbering continues
     assert [r["phase"] for r in rows] == ["train"] * 3 + ["validate"] + ["train"] * 4 + ["validate"]
     emissions = read_csv(tmp_path / "emissions.csv")
-    assert len(emissions) == 2  # one row per stop; the last is the whole footprint
+    assert len(emissions) == 1  # one row per run id, replaced at each stop: the whole footprint
     assert float(emissions[-1]["energy_consumed"]) == pytest.approx(second["energy_kwh"] * PUE, rel=1e-6)
 
 
