@@ -69,22 +69,39 @@ def exchange(*, figures: LiveFigures, energy_j: float, emissions_kg: float, samp
 
 
 class Snapshotter:
-    """When to take the next snapshot (sampler thread)."""
+    """When to take the next snapshot (sampler thread).
+
+    Snapshots are scheduled from the moment each one is *marked*, not from when its files were
+    written: marks fall every ``every_s`` (or back to back when writing takes longer), so a
+    kill at any moment finds a footprint whose energy ends at most ``every_s`` plus the time
+    to write one snapshot before it.
+    """
 
     def __init__(self, every_s: float) -> None:
         self.every_s = float(every_s)
-        self.last = time.monotonic()
-        self.pending: tuple[float, float] | None = None  # (sampler time, wall time) of the mark
+        self.last = time.monotonic()  # when the latest snapshot was marked (or measuring began)
+        self._pending: tuple[float, float] | None = None
         self.taken = 0
+
+    @property
+    def pending(self) -> tuple[float, float] | None:
+        """(sampler time, wall time) of the snapshot mark waiting to be resolved, or None.
+        Setting it records the moment of the mark: the next one is due ``every_s`` later."""
+        return self._pending
+
+    @pending.setter
+    def pending(self, value: tuple[float, float] | None) -> None:
+        if value is not None:
+            self.last = time.monotonic()
+        self._pending = value
 
     @property
     def enabled(self) -> bool:
         return self.every_s > 0
 
     def due(self) -> bool:
-        return self.enabled and self.pending is None and time.monotonic() - self.last >= self.every_s
+        return self.enabled and self._pending is None and time.monotonic() - self.last >= self.every_s
 
     def done(self) -> None:
-        self.pending = None
-        self.last = time.monotonic()
+        self._pending = None
         self.taken += 1
