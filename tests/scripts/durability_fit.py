@@ -13,15 +13,18 @@ SETTINGS_JSON (a file) holds::
     step_sleep_s     each training step sleeps this long
     max_steps        the run ends after this many steps (default: never, it waits to be killed)
     ckpt_dir, every_n_train_steps   ModelCheckpoint(dirpath, every_n_train_steps, save_last=True)
+    on_exception_ckpt_dir   OnExceptionCheckpoint(dirpath): on_exception.ckpt when the fit raises
     resume           ckpt_path of trainer.fit (a path, or "hpc"); absent: none
     slurm_requeue    true: plugins=[SLURMEnvironment(auto_requeue=True)] (the SLURM_* variables
                      come from the test), default_root_dir=root_dir (where hpc checkpoints go)
     root_dir         the Trainer's default_root_dir
 
-Marks in marks_dir: ``pid-<rank>`` (this process's pid, at setup), ``step-<rank>`` (the
+Marks in marks_dir: ``pid-<rank>`` and ``setup-<rank>`` (this process's pid and the wall time
+at setup), ``step-<rank>`` (the
 number of training steps done, rewritten after each), ``ckpt-<rank>`` (global steps of each
 checkpoint saved, one a line, written after the save), ``exit-<rank>.json`` (at a normal exit:
-the exception if any, the report's status).
+the exception if any, the report's status, the global step, the wall time, the cluster
+environment Lightning chose).
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from lightning.pytorch import Callback, Trainer  # noqa: E402
-from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
+from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint  # noqa: E402
 
 from lightning_green import EnergyCallback  # noqa: E402
 from lightning_green.sensors import ConstantPowerSensor  # noqa: E402
@@ -58,6 +62,7 @@ class Marks(Callback):
     def setup(self, trainer, pl_module, stage) -> None:
         self.rank = trainer.global_rank
         _write(os.path.join(self.folder, f"pid-{self.rank}"), str(os.getpid()))
+        _write(os.path.join(self.folder, f"setup-{self.rank}"), repr(time.time()))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.steps += 1
@@ -95,6 +100,9 @@ def main() -> None:
         checkpoint.marks = marks
         callbacks.append(checkpoint)
         enable_checkpointing = True
+    if settings.get("on_exception_ckpt_dir"):
+        callbacks.append(OnExceptionCheckpoint(settings["on_exception_ckpt_dir"]))
+        enable_checkpointing = True  # a Checkpoint callback (no default ModelCheckpoint is added)
     plugins = []
     if settings.get("slurm_requeue"):
         from lightning.pytorch.plugins.environments import SLURMEnvironment
@@ -118,6 +126,8 @@ def main() -> None:
     finally:
         outcome["status"] = cb.report.status if cb.report is not None else None
         outcome["global_step"] = trainer.global_step
+        outcome["t"] = time.time()
+        outcome["cluster_environment"] = type(trainer._accelerator_connector.cluster_environment).__name__
         _write(os.path.join(marks.folder, f"exit-{trainer.global_rank}.json"), json.dumps(outcome))
 
 
