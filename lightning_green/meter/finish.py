@@ -6,6 +6,11 @@ Collectives happen only in :func:`reduce_to_zero`, and only for a completed dist
 ``with`` block. A rank that failed to compute its figures still takes part, with nothing to
 add, so the others never wait in vain. Memory and traffic per rank: its own small payload,
 and per-step figures in fixed-size chunks (O(steps), whatever the world size).
+
+A distributed segment that did not complete ends without any collective: rank 0 then takes
+every other rank's figures from its state file (:func:`with_state_files`; written at its last
+snapshot, checkpoint or end), so the footprint of a job that lost a rank still counts every
+rank, as of when each last wrote.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import datetime as dt
+
 import numpy as np
 
 from lightning_green.engine.distributed import REDUCE_CHUNK_ROWS, World, all_gather, gather_to_zero, reduce_rows_to_zero
 from lightning_green.engine.steps import BASE_COLUMNS, StepStore
 from lightning_green.engine.totals import Totals
+from lightning_green.meter.state import RankState
 
-__all__ = ["Gathered", "RankResult", "reduce_to_zero"]
+__all__ = ["Gathered", "RankResult", "reduce_to_zero", "with_state_files"]
 
 #: Step-row columns summed over ranks; the others (step, phase, epoch, times) are rank 0's.
 _SUMMED_BASE = ("samples", "tokens", "padded_tokens", "energy_j")
@@ -39,6 +47,7 @@ class RankResult:
     idle_power_w: float | None = None
     rows: int = 0
     components: list[str] = field(default_factory=list)
+    redone_energy_j: float = 0.0  # this rank's energy on steps done again (resumed after a crash)
 
 
 @dataclass
@@ -57,6 +66,39 @@ class Gathered:
     @property
     def segment(self) -> Totals:
         return Totals.over_ranks(Totals.from_dict(r.segment) for r in self.results)
+
+    @property
+    def redone_energy_j(self) -> float:
+        """Every rank's energy spent on steps done again."""
+        return float(sum(r.redone_energy_j for r in self.results))
+
+
+def with_state_files(gathered: Gathered, state_dir: str | None, run_id: str, world: World) -> Gathered:
+    """Rank 0's results of a distributed segment that ended without the collective, plus every
+    other rank's own figures from its state file (no collective; ``world_size - 1`` small
+    reads on rank 0, only on this path). A rank whose file is missing stays out of the totals,
+    and the report says so."""
+    have = {r.rank for r in gathered.results}
+    results = list(gathered.results)
+    rows = results[0].rows if results else 0
+    for rank in range(world.world_size):
+        if rank in have:
+            continue
+        state = RankState.read(state_dir, rank, run_id) if state_dir else None
+        if state is None:
+            continue
+        when = (dt.datetime.fromtimestamp(state.written_at, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                if state.written_at is not None else "an unknown time")
+        results.append(RankResult(
+            rank=rank, host=state.host, totals=state.totals.to_dict(), segment=Totals().to_dict(),
+            warnings=[f"did not reach the end of the run with rank 0; its figures are from its state file, "
+                      f"written at {when} (status {state.status or 'unknown'})"],
+            idle_power_w=state.idle_power_w,
+            rows=rows,  # not known; rank 0's, so the report does not claim a mismatch it cannot see
+            redone_energy_j=state.redone_energy_j,
+        ))
+    results.sort(key=lambda r: r.rank)  # rank 0 first: wall time and steps are its
+    return Gathered(results, gathered.components, gathered.rows, len(results) == world.world_size)
 
 
 def reduce_to_zero(result: RankResult | None, store: StepStore | None, world: World, *,

@@ -26,7 +26,7 @@ __all__ = ["SNAPSHOT_COMPONENTS", "Exchange", "Snapshotter", "exchange"]
 
 #: Components exchanged by name; any other goes to "other" in a distributed snapshot.
 SNAPSHOT_COMPONENTS = ("gpu", "cpu", "ram", "other")
-_HEAD = ("energy_j", "emissions_kg", "samples", "steps", "elapsed_s")
+_HEAD = ("energy_j", "emissions_kg", "samples", "steps", "elapsed_s", "redone_energy_j")
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,12 @@ class Exchange:
     wall_s: float
     totals: Totals
     next_in_batches: int  # batches until the next exchange, the same on every rank
+    redone_energy_j: float = 0.0  # every rank's energy spent on steps done again
 
 
 def exchange(*, figures: LiveFigures, energy_j: float, emissions_kg: float, samples: float, steps: float,
-             elapsed_s: float, rank: int, batches_since: int, every_n: int, target_s: float) -> Exchange:
+             elapsed_s: float, rank: int, batches_since: int, every_n: int, target_s: float,
+             redone_energy_j: float = 0.0) -> Exchange:
     """All-reduce this rank's live figures (a collective: every rank calls it at the same batch).
 
     ``elapsed_s`` (rank 0's, since the previous exchange) sets how many batches to wait
@@ -52,7 +54,7 @@ def exchange(*, figures: LiveFigures, energy_j: float, emissions_kg: float, samp
         by_component[key] += joules
         if phase in by_phase:
             by_phase[phase] += joules
-    vector = [energy_j, emissions_kg, samples, steps, elapsed_s if rank == 0 else 0.0]
+    vector = [energy_j, emissions_kg, samples, steps, elapsed_s if rank == 0 else 0.0, redone_energy_j]
     vector += [by_component[c] for c in SNAPSHOT_COMPONENTS] + [by_phase[p] for p in PHASES]
     summed = all_reduce_sum(vector)
     head = dict(zip(_HEAD, summed[:len(_HEAD)]))
@@ -65,7 +67,7 @@ def exchange(*, figures: LiveFigures, energy_j: float, emissions_kg: float, samp
     next_in = every_n
     if math.isfinite(target_s) and elapsed > 0 and batches_since > 0:
         next_in = max(1, min(every_n, int(batches_since * target_s / elapsed)))
-    return Exchange(time.time(), totals, next_in)
+    return Exchange(time.time(), totals, next_in, head["redone_energy_j"])
 
 
 class Snapshotter:

@@ -41,7 +41,8 @@ class Fit:
 
     # -- marks -----------------------------------------------------------------------
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return (self.folder / "output.txt").read_text()[-4000:]
 
     def wait_for(self, what: str, condition: Callable[[], object], timeout_s: float = 120.0) -> object:
