@@ -61,16 +61,28 @@ class Gathered:
 
     @property
     def totals(self) -> Totals:
-        return Totals.over_ranks(Totals.from_dict(r.totals) for r in self.results)
+        return _over_ranks([Totals.from_dict(r.totals) for r in self.results])
 
     @property
     def segment(self) -> Totals:
-        return Totals.over_ranks(Totals.from_dict(r.segment) for r in self.results)
+        return _over_ranks([Totals.from_dict(r.segment) for r in self.results])
 
     @property
     def redone_energy_j(self) -> float:
         """Every rank's energy spent on steps done again."""
         return float(sum(r.redone_energy_j for r in self.results))
+
+
+def _over_ranks(ranks: list[Totals]) -> Totals:
+    """:meth:`Totals.over_ranks` in O(ranks x log ranks): the per-rank maps (energy by rank, by
+    host) grow with every addition, so a left fold would copy them ranks^2 / 2 times (0.9 s
+    at 4,000 ranks, measured); the others are added pairwise, then onto rank 0's."""
+    if len(ranks) <= 2:
+        return Totals.over_ranks(ranks)
+    rest = ranks[1:]
+    while len(rest) > 1:
+        rest = [rest[i] + rest[i + 1] if i + 1 < len(rest) else rest[i] for i in range(0, len(rest), 2)]
+    return Totals.over_ranks([ranks[0], rest[0]])  # wall time and steps: rank 0's
 
 
 def with_state_files(gathered: Gathered, state_dir: str | None, run_id: str, world: World) -> Gathered:

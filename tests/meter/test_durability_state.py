@@ -138,3 +138,19 @@ def test_snapshot_exchange_sums_redone_energy_over_ranks(monkeypatch):
                                 rank=0, batches_since=2, every_n=50, target_s=0.5, redone_energy_j=3.0)
     assert result.redone_energy_j == 6.0 and result.totals.energy_j == 20.0
     assert result.next_in_batches == 1  # 2 batches took 2 s (doubled here): 0.5 s is less than a batch
+
+
+def test_summing_many_ranks_pairwise_gives_what_totals_over_ranks_gives():
+    from lightning_green.meter.finish import _over_ranks
+
+    ranks = [Totals(energy_j=10.0 + r, duration_s=5.0 + r, steps=7, samples=4 + r, energy_j_by_rank={str(r): 10.0 + r},
+                    energy_j_by_host={f"h{r // 2}": 10.0 + r}, energy_j_by_component={"gpu": 8.0, "cpu": 2.0 + r},
+                    work_by_phase={"train": {"batches": 7, "samples": 4 + r}}) for r in range(7)]
+    expected, got = Totals.over_ranks(ranks), _over_ranks(ranks)
+    assert got.energy_j_by_rank == expected.energy_j_by_rank and len(got.energy_j_by_rank) == 7
+    assert got.energy_j_by_host == pytest.approx(expected.energy_j_by_host)
+    assert got.energy_j_by_component == pytest.approx(expected.energy_j_by_component)
+    assert got.work_by_phase == expected.work_by_phase
+    assert (got.energy_j, got.samples) == (pytest.approx(expected.energy_j), expected.samples)
+    assert (got.duration_s, got.steps) == (5.0, 7)  # rank 0's wall time and steps
+    assert _over_ranks(ranks[:1]) == Totals.over_ranks(ranks[:1]) and _over_ranks([]) == Totals()
