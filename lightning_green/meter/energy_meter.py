@@ -728,11 +728,11 @@ class EnergyMeter:
         snapshots = self._snapshots
         if not (resolved and snapshots.enabled and self.options.write_files):
             return
-        if snapshots.due():
-            snapshots.pending = session.mark_at(Boundary("snapshot"))
-        elif snapshots.pending is not None and session.resolved(snapshots.pending[0]):
+        if snapshots.pending is not None and session.resolved(snapshots.pending[0]):
             self._take_snapshot(session, snapshots.pending[1], figures)
             snapshots.done()
+        if snapshots.due(session.sampler.housekeeping_s):  # the next mark, in the same round
+            snapshots.pending = session.mark_at(Boundary("snapshot"))
 
     def _observe(self, session: Session) -> None:
         """This process's cumulative energy now, for the intensity series' integral."""

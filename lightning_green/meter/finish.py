@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -85,34 +86,6 @@ def _over_ranks(ranks: list[Totals]) -> Totals:
     return Totals.over_ranks([ranks[0], rest[0]])  # wall time and steps: rank 0's
 
 
-def with_state_files(gathered: Gathered, state_dir: str | None, run_id: str, world: World) -> Gathered:
-    """Rank 0's results of a distributed segment that ended without the collective, plus every
-    other rank's own figures from its state file (no collective; ``world_size - 1`` small
-    reads on rank 0, only on this path). A rank whose file is missing stays out of the totals,
-    and the report says so."""
-    have = {r.rank for r in gathered.results}
-    results = list(gathered.results)
-    rows = results[0].rows if results else 0
-    for rank in range(world.world_size):
-        if rank in have:
-            continue
-        state = RankState.read(state_dir, rank, run_id) if state_dir else None
-        if state is None:
-            continue
-        when = (dt.datetime.fromtimestamp(state.written_at, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                if state.written_at is not None else "an unknown time")
-        results.append(RankResult(
-            rank=rank, host=state.host, totals=state.totals.to_dict(), segment=Totals().to_dict(),
-            warnings=[f"did not reach the end of the run with rank 0; its figures are from its state file, "
-                      f"written at {when} (status {state.status or 'unknown'})"],
-            idle_power_w=state.idle_power_w,
-            rows=rows,  # not known; rank 0's, so the report does not claim a mismatch it cannot see
-            redone_energy_j=state.redone_energy_j,
-        ))
-    results.sort(key=lambda r: r.rank)  # rank 0 first: wall time and steps are its
-    return Gathered(results, gathered.components, gathered.rows, len(results) == world.world_size)
-
-
 def reduce_to_zero(result: RankResult | None, store: StepStore | None, world: World, *,
                    with_rows: bool, spill_path: str) -> Gathered | None:
     """Collective over ranks when distributed; on rank 0 the gathered figures, elsewhere None.
@@ -168,3 +141,66 @@ def _reduce_rows(store: StepStore | None, components: list[str], rows: int, worl
         if total is not None and world.rank == 0:
             mine[:, summed] = total
         yield mine
+
+
+def with_state_files(gathered: Gathered, state_dir: str | None, run_id: str, world: World) -> Gathered:
+    """Rank 0's results of a distributed segment that ended without the collective, plus every
+    other rank's own figures from its state file (no collective; ``world_size - 1`` small
+    reads on rank 0, only on this path). A rank whose file is missing stays out of the totals;
+    one note on rank 0's result says which ranks came from files, and when they were written."""
+    have = {r.rank for r in gathered.results}
+    results = list(gathered.results)
+    rows = results[0].rows if results else 0
+    found: list[int] = []
+    missing: list[int] = []
+    written: list[float] = []
+    statuses: set[str] = set()
+    for rank in range(world.world_size):
+        if rank in have:
+            continue
+        state = RankState.read(state_dir, rank, run_id) if state_dir else None
+        if state is None:
+            missing.append(rank)
+            continue
+        found.append(rank)
+        statuses.add(state.status or "unknown")
+        if state.written_at is not None:
+            written.append(state.written_at)
+        results.append(RankResult(
+            rank=rank, host=state.host, totals=state.totals.to_dict(), segment=Totals().to_dict(),
+            idle_power_w=state.idle_power_w,
+            rows=rows,  # not known; rank 0's, so the report does not claim a mismatch it cannot see
+            redone_energy_j=state.redone_energy_j,
+        ))
+    results.sort(key=lambda r: r.rank)  # rank 0 first: wall time and steps are its
+    notes = []
+    if found:
+        one = len(found) == 1
+        if not written:
+            when = "at an unknown time"
+        elif _utc(min(written)) == _utc(max(written)):
+            when = f"at {_utc(min(written))}"
+        else:
+            when = f"between {_utc(min(written))} and {_utc(max(written))}"
+        notes.append(f"the ranks did not reach the end of the run together: {_ranks(found)} "
+                     f"{'is' if one else 'are'} counted from {'its state file' if one else 'their state files'}, "
+                     f"written {when} (status {', '.join(sorted(statuses))}); only rank 0's sensors are listed")
+    if missing:
+        notes.append(f"{_ranks(missing)} left no state file: {'its' if len(missing) == 1 else 'their'} energy "
+                     "is missing from the totals")
+    if notes and results and results[0].rank == 0:
+        results[0] = dataclasses.replace(results[0], warnings=[*results[0].warnings, *notes])
+    return Gathered(results, gathered.components, gathered.rows, len(results) == world.world_size)
+
+
+def _utc(wall_s: float) -> str:
+    return dt.datetime.fromtimestamp(wall_s, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ranks(ranks: list[int], shown: int = 8) -> str:
+    """``rank 3`` / ``ranks 1, 2`` / ``ranks 1, 2, ..., 999 (999 ranks)``."""
+    if len(ranks) == 1:
+        return f"rank {ranks[0]}"
+    if len(ranks) <= shown:
+        return "ranks " + ", ".join(map(str, ranks))
+    return "ranks " + ", ".join(map(str, ranks[:shown - 1])) + f", ..., {ranks[-1]} ({len(ranks)} ranks)"

@@ -1,8 +1,9 @@
 """Snapshots of a running footprint, and the live view of every rank's figures.
 
-Every ``snapshot_every_s`` the sampler thread marks a boundary; once the ledger has accounted
-it, the meter writes this rank's state file and, on global rank 0, ``footprint.json`` with
-status ``running`` (and, for a one-process run in a local folder, the steps.csv rows so far).
+Every ``snapshot_every_s`` the sampler thread marks a boundary (:class:`Snapshotter` says
+exactly when); once the ledger has accounted it, the meter writes this rank's state file and,
+on global rank 0, ``footprint.json`` with status ``running`` (and, for a one-process run in a
+local folder, the steps.csv rows so far).
 A run killed at any moment then leaves its footprint as of its last snapshot.
 
 Under DDP no collective may run on the sampler thread: rank 0's snapshot of every rank's
@@ -73,10 +74,13 @@ def exchange(*, figures: LiveFigures, energy_j: float, emissions_kg: float, samp
 class Snapshotter:
     """When to take the next snapshot (sampler thread).
 
-    Snapshots are scheduled from the moment each one is *marked*, not from when its files were
-    written: marks fall every ``every_s`` (or back to back when writing takes longer), so a
-    kill at any moment finds a footprint whose energy ends at most ``every_s`` plus the time
-    to write one snapshot before it.
+    The sampler resolves marks in batches, every ``resolve_every_s`` (its housekeeping period,
+    1 s by default, and at each flush): a snapshot can only be marked on such a round, and is
+    written on the next one, when its mark is resolved. So that a kill at any moment finds a
+    footprint whose energy ends at most ``every_s`` (plus the time to write one snapshot)
+    before it, a mark is due ``every_s - 2 x resolve_every_s`` after the previous *mark* (not
+    after its write), and never sooner than ``every_s / 2``: a short ``every_s`` (under four
+    resolution periods) then bounds the lag by ``every_s / 2 + 2 x resolve_every_s`` instead.
     """
 
     def __init__(self, every_s: float) -> None:
@@ -88,7 +92,7 @@ class Snapshotter:
     @property
     def pending(self) -> tuple[float, float] | None:
         """(sampler time, wall time) of the snapshot mark waiting to be resolved, or None.
-        Setting it records the moment of the mark: the next one is due ``every_s`` later."""
+        Setting it records the moment of the mark: the next one is due from then on."""
         return self._pending
 
     @pending.setter
@@ -101,8 +105,10 @@ class Snapshotter:
     def enabled(self) -> bool:
         return self.every_s > 0
 
-    def due(self) -> bool:
-        return self.enabled and self._pending is None and time.monotonic() - self.last >= self.every_s
+    def due(self, resolve_every_s: float = 0.0) -> bool:
+        """Whether to mark a snapshot now (on a round that resolved marks and steps)."""
+        wait_s = max(self.every_s / 2.0, self.every_s - 2.0 * max(0.0, resolve_every_s))
+        return self.enabled and self._pending is None and time.monotonic() - self.last >= wait_s
 
     def done(self) -> None:
         self._pending = None

@@ -24,7 +24,7 @@ from tests.helpers.durability import J_PER_KWH, Fit, footprint, rank_state, snap
 
 POWER_W = 50.0
 EVERY_S = 0.5
-EVERY_N = 40
+EVERY_N = 60
 MORE_STEPS = 12
 WRITE_ALLOWANCE_S = EVERY_S
 
@@ -61,7 +61,7 @@ def test_a_rank_killed_after_a_checkpoint_its_tail_is_carried_once_by_every_resu
                 return False
             key = f"step{a.checkpoints(1)[-1][0]}"
             at = (mine or {}).get("checkpoints", {}).get(key)
-            return bool(at) and mine["totals"]["energy_j"] > at["energy_j"] + POWER_W * EVERY_S
+            return bool(at) and mine["totals"]["energy_j"] > at["energy_j"] + POWER_W * 0.5
 
         a.wait_for("a snapshot of rank 1 after the checkpoint", rank_1_snapshot_after_the_checkpoint)
         killed_at = time.time()
@@ -98,7 +98,7 @@ def test_a_rank_killed_after_a_checkpoint_its_tail_is_carried_once_by_every_resu
     assert failed_by_rank["1"] == pytest.approx(after_a[1]["totals"]["energy_j"], rel=1e-6)
     assert failed_by_rank["0"] == pytest.approx(after_a[0]["totals"]["energy_j"], rel=1e-6)
     assert failed["energy_kwh"] * J_PER_KWH == pytest.approx(sum(failed_by_rank.values()), rel=1e-9)
-    assert any(w.startswith("rank 1: did not reach the end of the run with rank 0") for w in failed["warnings"])
+    assert any("rank 1 is counted from its state file" in w for w in failed["warnings"]), failed["warnings"]
 
     # -- job B: resumes from the checkpoint, then the whole job is killed -----------------------
     b = _fit(tmp_path, "b", resume=str(checkpoint))

@@ -47,6 +47,25 @@ def test_snapshots_fall_every_interval_from_each_mark_not_from_each_write(monkey
     assert not snapshots.Snapshotter(0).due()  # 0 = off
 
 
+def test_marks_come_early_enough_for_resolution_in_batches(monkeypatch):
+    """Marks are resolved (and the snapshot written) one resolution period after they are made,
+    on a resolution round: a mark is due every_s - 2 periods after the last one, so the
+    footprint a kill finds is never more than every_s old (plus its write); flush rounds
+    (epoch ends) do not make short intervals write on every round."""
+    clock = _Clock()
+    monkeypatch.setattr(snapshots, "time", clock)
+    snap = snapshots.Snapshotter(60.0)
+    clock.t = 100.0 + 57.9
+    assert not snap.due(1.0)
+    clock.t = 100.0 + 58.0
+    assert snap.due(1.0) and not snap.due(0.0)
+    short = snapshots.Snapshotter(2.0)  # short intervals: never sooner than every_s / 2
+    clock.t += 0.9
+    assert not short.due(1.0)
+    clock.t += 0.1
+    assert short.due(1.0)
+
+
 def _state(tmp_path, rank: int, *, ckpt: Totals, redone_at_ckpt: float | None, now: Totals, status: str) -> str:
     folder = str(tmp_path)
     state = RankState("run", rank, host=f"h{rank}", status=status, totals=now)
@@ -99,11 +118,22 @@ def test_rank_0_counts_the_ranks_that_did_not_reach_the_end_from_their_files(tmp
     assert totals.energy_j == 150.0 and totals.energy_j_by_rank == {"0": 60.0, "1": 40.0, "2": 50.0}
     assert totals.duration_s == 4.0 and totals.steps == 10  # rank 0's wall time and steps
     assert gathered.redone_energy_j == 5.0 + 1.0 + 2.0
-    note = gathered.results[1].warnings[0]
-    assert note.startswith("did not reach the end of the run with rank 0; its figures are from its state file, "
-                           "written at ") and note.endswith("(status running)")
+    notes = gathered.results[0].warnings  # one note, on rank 0's result, for every rank concerned
+    assert len(notes) == 2 and not gathered.results[1].warnings
+    assert notes[0].startswith("the ranks did not reach the end of the run together: ranks 1, 2 are counted from "
+                               "their state files, written at ")
+    assert notes[0].endswith("(status running); only rank 0's sensors are listed")
+    assert notes[1] == "rank 3 left no state file: its energy is missing from the totals"
     assert all(r.rows == 10 for r in gathered.results)
-    assert with_state_files(Gathered([zero], [], None, True), None, "run", World(0, 2, "h")).results == [zero]
+    alone = with_state_files(Gathered([zero], [], None, True), None, "run", World(0, 2, "h"))
+    assert [r.rank for r in alone.results] == [0] and not alone.complete
+
+
+def test_many_ranks_are_named_in_one_short_line():
+    from lightning_green.meter.finish import _ranks
+
+    assert _ranks([3]) == "rank 3" and _ranks([1, 2]) == "ranks 1, 2"
+    assert _ranks(list(range(1, 1000))) == "ranks 1, 2, 3, 4, 5, 6, 7, ..., 999 (999 ranks)"
 
 
 def test_a_checkpoint_is_keyed_by_the_steps_done_even_when_the_meter_thread_lags(tmp_path, monkeypatch):

@@ -1,11 +1,11 @@
 """How much energy a SIGKILL takes away from the footprint: kill tests/scripts/durability_fit.py
 at random moments and compare the footprint left with P x (kill time - start).
 
-Usage: python tests/scripts/snapshot_lag.py [--kills 8] [--devices 1] [--every 0.5] [--power 50]
+Usage: python tests/scripts/snapshot_lag.py [--kills 8] [--devices 1] [--every 2] [--power 50]
 
 Each kill: a fresh fit (ConstantPowerSensor of ``--power`` W per rank, ``--every`` s snapshots),
-killed with SIGKILL (every process of the job at once) at a uniformly random moment 1-3 s after
-its third snapshot. Prints, per kill and summarised, the lag in seconds of energy
+killed with SIGKILL (every process of the job at once) at a uniformly random moment 1 s to
+1 s + 2 intervals after its third snapshot. Prints, per kill and summarised, the lag in seconds of energy
 (``(P x elapsed - energy in footprint.json) / (ranks x P)``), the kill time minus the last
 snapshot mark, and what each snapshot took to land (footprint.json's mtime minus its mark).
 """
@@ -41,7 +41,7 @@ def one_kill(folder: Path, devices: int, every_s: float, power_w: float) -> dict
 
     try:
         fit.wait_for("3 snapshots", three)
-        end = time.monotonic() + random.uniform(1.0, 3.0)
+        end = time.monotonic() + random.uniform(1.0, 1.0 + 2 * every_s)
         while time.monotonic() < end:  # keep recording how long snapshots take to land
             three()
             time.sleep(0.01)
@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=8)
     parser.add_argument("--devices", type=int, default=1)
-    parser.add_argument("--every", type=float, default=0.5)
+    parser.add_argument("--every", type=float, default=2.0)
     parser.add_argument("--power", type=float, default=50.0)
     args = parser.parse_args()
     results = []
