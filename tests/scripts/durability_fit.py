@@ -18,6 +18,7 @@ SETTINGS_JSON (a file) holds::
     slurm_requeue    true: plugins=[SLURMEnvironment(auto_requeue=True)] (the SLURM_* variables
                      come from the test), default_root_dir=root_dir (where hpc checkpoints go)
     root_dir         the Trainer's default_root_dir
+    batches_per_epoch  training batches per epoch (default 8; each epoch end flushes the meter)
 
 Marks in marks_dir: ``pid-<rank>`` and ``setup-<rank>`` (this process's pid and the wall time
 at setup), ``step-<rank>`` (the
@@ -42,6 +43,20 @@ from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint  
 from lightning_green import EnergyCallback  # noqa: E402
 from lightning_green.sensors import ConstantPowerSensor  # noqa: E402
 from tests.helpers.models import SlowBoringModel  # noqa: E402
+
+
+class Model(SlowBoringModel):
+    """SlowBoringModel with ``batches`` batches of 4 samples per epoch."""
+
+    def __init__(self, step_sleep_s: float, batches: int) -> None:
+        super().__init__(step_sleep_s=step_sleep_s)
+        self.batches = batches
+
+    def train_dataloader(self):
+        from lightning.pytorch.demos.boring_classes import RandomDataset
+        from torch.utils.data import DataLoader
+
+        return DataLoader(RandomDataset(32, 4 * self.batches), batch_size=4)
 
 
 def _write(path: str, text: str) -> None:
@@ -109,17 +124,19 @@ def main() -> None:
 
         plugins.append(SLURMEnvironment(auto_requeue=True))
     max_steps = int(settings.get("max_steps") or -1)
+    batches = int(settings.get("batches_per_epoch", 8))
     trainer = Trainer(
         accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", plugins=plugins or None,
-        max_epochs=-1 if max_steps < 0 else None, max_steps=max_steps, limit_train_batches=8, limit_val_batches=0,
+        max_epochs=-1 if max_steps < 0 else None, max_steps=max_steps, limit_train_batches=batches,
+        limit_val_batches=0,
         num_sanity_val_steps=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=enable_checkpointing, callbacks=callbacks,
         default_root_dir=settings.get("root_dir") or settings["marks_dir"],
     )
     outcome: dict = {"exception": None}
     try:
-        trainer.fit(SlowBoringModel(step_sleep_s=float(settings.get("step_sleep_s", 0.02))),
-                    ckpt_path=settings.get("resume"))
+        model = Model(float(settings.get("step_sleep_s", 0.02)), max(batches, 16))
+        trainer.fit(model, ckpt_path=settings.get("resume"))
     except BaseException as err:  # recorded, then re-raised: the exit status stays Lightning's
         outcome["exception"] = type(err).__name__
         raise

@@ -2,6 +2,7 @@
 at random moments and compare the footprint left with P x (kill time - start).
 
 Usage: python tests/scripts/snapshot_lag.py [--kills 8] [--devices 1] [--every 2] [--power 50]
+       [--batches-per-epoch 8]
 
 Each kill: a fresh fit (ConstantPowerSensor of ``--power`` W per rank, ``--every`` s snapshots),
 killed with SIGKILL (every process of the job at once) at a uniformly random moment 1 s to
@@ -26,8 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from tests.helpers.durability import J_PER_KWH, Fit, footprint, snapshot_at, unix  # noqa: E402
 
 
-def one_kill(folder: Path, devices: int, every_s: float, power_w: float) -> dict:
-    fit = Fit(folder, "fit", power_w=power_w, snapshot_every_s=every_s, step_sleep_s=0.02, devices=devices)
+def one_kill(folder: Path, devices: int, every_s: float, power_w: float, batches_per_epoch: int) -> dict:
+    fit = Fit(folder, "fit", power_w=power_w, snapshot_every_s=every_s, step_sleep_s=0.02, devices=devices,
+              batches_per_epoch=batches_per_epoch)
     out = folder / "out"
     seen: list[str] = []
     landed: list[float] = []
@@ -62,18 +64,21 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1)
     parser.add_argument("--every", type=float, default=2.0)
     parser.add_argument("--power", type=float, default=50.0)
+    parser.add_argument("--batches-per-epoch", type=int, default=8,
+                        help="each epoch end flushes the meter (marks resolved at once); 100000: none")
     args = parser.parse_args()
     results = []
     for i in range(args.kills):
         with tempfile.TemporaryDirectory(prefix="lg-lag-") as folder:
-            got = one_kill(Path(folder), args.devices, args.every, args.power)
+            got = one_kill(Path(folder), args.devices, args.every, args.power, args.batches_per_epoch)
         results.append(got)
         print(f"kill {i + 1}: status {got['status']}, lag {got['lag_s']:.3f} s of energy, kill - last mark "
               f"{got['since_mark_s']:.3f} s, snapshots landed {statistics.median(got['landed_s']) * 1e3:.0f} ms "
               f"(median) after their mark", flush=True)
     lags = [r["lag_s"] for r in results]
     landed = [x for r in results for x in r["landed_s"]]
-    print(f"\n{args.kills} kills, {args.devices} rank(s), snapshot_every_s={args.every}: lag median "
+    print(f"\n{args.kills} kills, {args.devices} rank(s), snapshot_every_s={args.every}, "
+          f"{args.batches_per_epoch} batches an epoch: lag median "
           f"{statistics.median(lags):.3f} s, min {min(lags):.3f} s, max {max(lags):.3f} s "
           f"(= {max(lags) / args.every:.2f} intervals); a snapshot lands {statistics.median(landed) * 1e3:.0f} ms "
           f"(median, max {max(landed) * 1e3:.0f} ms) after its mark")
