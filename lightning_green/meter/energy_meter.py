@@ -356,7 +356,10 @@ class EnergyMeter:
             self._write_rank_state(state_status)
         if gathered is None or world.rank != 0:
             return None
-        inputs = self._report_inputs(status, session, exception, metrics, optimizer_steps, complete=gathered.complete)
+        if world.distributed and not together:  # no collective: the other ranks' own files
+            gathered = finish.with_state_files(gathered, self._state_dir, self.run_id, world)
+        inputs = self._report_inputs(status, session, exception, metrics, optimizer_steps, complete=gathered.complete,
+                                     redone_energy_j=gathered.redone_energy_j)
         report = self.report = self._built = make_report(gathered.totals, gathered.results, inputs)
         if self.options.write_files:
             steps = self._steps_file(gathered.components)
@@ -396,19 +399,20 @@ class EnergyMeter:
             sensors=[dict(e, rank=world.rank, host=world.host) for e in entries],
             warnings=session.warnings() + self._warnings + _short_steps(session, entries),
             idle_power_w=self._meta.get("idle_power_w"), rows=session.store.rows,
-            components=list(session.store.components),
+            components=list(session.store.components), redone_energy_j=float(self._meta["redone_energy_j"]),
         )
 
     def _report_inputs(self, status: str, session: Session, exception: BaseException | None,
                        metrics: dict[str, float], optimizer_steps: int | None, *, complete: bool = True,
-                       snapshot_wall_s: float | None = None) -> ReportInputs:
+                       snapshot_wall_s: float | None = None, redone_energy_j: float | None = None) -> ReportInputs:
         return ReportInputs(
             status=status, run_id=self.run_id, name=self.name, stage=self._stage, options=self.options,
             world_size=self._world.world_size, device=self.device, exception=exception,
             started_wall_s=self._meta.get("started_at") or session.started_wall_s,
             ended_wall_s=snapshot_wall_s or session.stopped_wall_s, snapshot_wall_s=snapshot_wall_s,
             segments=int(self._meta["segments"]), resumed=bool(self._meta["resumed"]),
-            redone_energy_j=float(self._meta["redone_energy_j"]), stopped_by=self.stopped_by,
+            redone_energy_j=float(self._meta["redone_energy_j"] if redone_energy_j is None else redone_energy_j),
+            stopped_by=self.stopped_by,
             projection=self._projection, paused=self._pause.describe() if self._pause is not None else None,
             unavailable=list(self._unavailable), context=dict(self._context), metrics=dict(metrics),
             optimizer_steps=optimizer_steps, extra_fields=self.extra_fields, complete=complete,
@@ -427,6 +431,7 @@ class EnergyMeter:
             state = self._rank_state()
             state.status, state.totals = status, totals if totals is not None else self._carried
             state.idle_power_w = self._meta.get("idle_power_w")
+            state.redone_energy_j = float(self._meta["redone_energy_j"])
             state.write(self._state_dir)
         except Exception as err:
             self._warn(f"could not leave this rank's totals for a resume ({type(err).__name__}: {err})")
@@ -583,7 +588,8 @@ class EnergyMeter:
             samples=self._carried.samples + (session.ledger.work_by_phase.get("train", {}).get("samples", 0)
                                              if session is not None else 0),
             steps=self._carried.steps + self._steps, elapsed_s=now - self._last_exchange_s, rank=self._world.rank,
-            batches_since=batches_since, every_n=every_n, target_s=target_s)
+            batches_since=batches_since, every_n=every_n, target_s=target_s,
+            redone_energy_j=float(self._meta["redone_energy_j"]))
         self._last_exchange_s = now
         return self._exchange.totals.energy_j
 
@@ -656,13 +662,18 @@ class EnergyMeter:
             end_wall_s = session.mark_now(Boundary("checkpoint"))
             session.flush(FLUSH_TIMEOUT_S)
             own = own + self._segment_totals(session, end_wall_s)
-        key = key if key is not None else f"step{int(own.steps)}"
+        # Training steps counted on this thread: exact on every rank even when the flush above
+        # timed out (the ledger's count then lags), so every rank keys one checkpoint alike.
+        done = int(self._carried.steps) + (self._steps if session is not None else 0)
+        own.steps = float(max(done, int(own.steps)))
+        key = key if key is not None else f"step{done}"
         if self.options.write_files and self.output_dir is not None:
             try:
                 state = self._rank_state()
-                state.remember_checkpoint(key, own)
+                state.remember_checkpoint(key, own, float(self._meta["redone_energy_j"]))
                 state.status, state.totals = "running", own
                 state.idle_power_w = self._meta.get("idle_power_w")
+                state.redone_energy_j = float(self._meta["redone_energy_j"])
                 state.write(self._state_dir)
             except Exception as err:
                 self._warn(f"could not leave this rank's checkpoint totals ({type(err).__name__}: {err})")
@@ -717,11 +728,11 @@ class EnergyMeter:
         snapshots = self._snapshots
         if not (resolved and snapshots.enabled and self.options.write_files):
             return
-        if snapshots.due():
-            snapshots.pending = session.mark_at(Boundary("snapshot"))
-        elif snapshots.pending is not None and session.resolved(snapshots.pending[0]):
+        if snapshots.pending is not None and session.resolved(snapshots.pending[0]):
             self._take_snapshot(session, snapshots.pending[1], figures)
             snapshots.done()
+        if snapshots.due(session.sampler.housekeeping_s):  # the next mark, in the same round
+            snapshots.pending = session.mark_at(Boundary("snapshot"))
 
     def _observe(self, session: Session) -> None:
         """This process's cumulative energy now, for the intensity series' integral."""
@@ -739,14 +750,16 @@ class EnergyMeter:
                 self._call_exporter(exporter, "snapshot", figures)
             if self._world.rank != 0:
                 return
-            totals, results = own, [self._rank_result(session, own, own)]
+            totals, results, redone_j = own, [self._rank_result(session, own, own)], None
             if self._world.distributed:
                 if self._exchange is None:
                     return  # no exchange yet: nothing honest to say about the other ranks
                 totals = self._exchange.totals
                 totals.duration_s = own.duration_s
                 totals.facility_energy_j = totals.energy_j * self.options.pue
-            inputs = self._report_inputs("completed", session, None, {}, None, snapshot_wall_s=wall_s)
+                redone_j = self._exchange.redone_energy_j
+            inputs = self._report_inputs("completed", session, None, {}, None, snapshot_wall_s=wall_s,
+                                         redone_energy_j=redone_j)
             report = make_report(totals, results, inputs)
             report.status = "running"
             if not self._world.distributed:

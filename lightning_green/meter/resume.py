@@ -59,17 +59,23 @@ def restore(state: dict[str, Any], rank: int) -> Restored:
     run_id = str(state.get("run_id") or "")
     key, state_dir = state.get("key"), state.get("state_dir")
     notes: list[str] = []
+    # The checkpoint file holds the saving rank's (rank 0's) figures; every rank's own are in
+    # its state file, redone energy included (older files: rank 0 takes the checkpoint's).
     checkpoint = Totals.from_dict(state.get("totals")) if rank == 0 else Totals()
+    redone_j = float(state.get("redone_energy_j") or 0.0) if rank == 0 else 0.0
     rank_state = None
     if isinstance(state_dir, str) and key is not None:
         rank_state = RankState.read(state_dir, rank, run_id)
         mine = rank_state.at_checkpoint(str(key)) if rank_state is not None else None
         if mine is not None:
             checkpoint = mine
+            own_redone = rank_state.redone_at_checkpoint(str(key))
+            if own_redone is not None:
+                redone_j = own_redone
         elif rank != 0:
             notes.append(f"rank {rank}'s figures at this checkpoint were not found in {state_dir}; its energy "
                          "before the checkpoint is missing from the totals")
-    carried, redone_j = checkpoint, float(state.get("redone_energy_j") or 0.0)
+    carried = checkpoint
     tail = rank_state.tail_after(checkpoint) if rank_state is not None else None
     if tail is not None:
         carried = carried + tail

@@ -8,7 +8,10 @@ Every rank keeps one small file in the run's state folder (``<output_dir>/.light
 * ``totals``: this rank's own cumulative :class:`~lightning_green.engine.totals.Totals` (earlier
   segments included) and ``status`` (``running``, ``completed``, ``failed``, ``interrupted``);
 * ``checkpoints``: this rank's own totals at each of the latest checkpoints, by key (the
-  number of training steps done), so a resume from any of them starts from the right figures.
+  number of training steps done), so a resume from any of them starts from the right figures;
+  each entry also holds ``redone_energy_j``, this rank's energy spent on steps done again up to
+  that checkpoint (the checkpoint file itself holds only the saving rank's);
+* ``redone_energy_j``: this rank's energy spent on steps done again, so far.
 
 A resume reads, on every rank, its own file: the totals at the checkpoint it resumes from,
 plus, when the run it resumes did not complete, what that run spent after the checkpoint
@@ -52,6 +55,8 @@ class RankState:
     totals: Totals = field(default_factory=Totals)
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     idle_power_w: float | None = None
+    redone_energy_j: float = 0.0
+    written_at: float | None = None  # unix seconds of the last write (set when read back)
 
     @staticmethod
     def path(state_dir: str, rank: int) -> str:
@@ -62,6 +67,7 @@ class RankState:
             "schema": SCHEMA, "run_id": self.run_id, "rank": self.rank, "host": self.host,
             "status": self.status, "written_at": time.time(), "totals": self.totals.to_dict(),
             "checkpoints": self.checkpoints, "idle_power_w": self.idle_power_w,
+            "redone_energy_j": self.redone_energy_j,
         })
 
     def write(self, state_dir: str) -> None:
@@ -78,22 +84,32 @@ class RankState:
             return None
         checkpoints = data.get("checkpoints")
         idle = data.get("idle_power_w")
+        redone = data.get("redone_energy_j")
+        written = data.get("written_at")
         return cls(
             run_id=run_id, rank=int(rank), host=str(data.get("host") or ""), status=str(data.get("status") or ""),
             totals=Totals.from_dict(data.get("totals")),
             checkpoints=dict(checkpoints) if isinstance(checkpoints, dict) else {},
             idle_power_w=float(idle) if isinstance(idle, (int, float)) else None,
+            redone_energy_j=float(redone) if isinstance(redone, (int, float)) else 0.0,
+            written_at=float(written) if isinstance(written, (int, float)) else None,
         )
 
-    def remember_checkpoint(self, key: str, totals: Totals) -> None:
+    def remember_checkpoint(self, key: str, totals: Totals, redone_energy_j: float = 0.0) -> None:
         self.checkpoints.pop(key, None)
-        self.checkpoints[key] = totals.to_dict()
+        self.checkpoints[key] = dict(totals.to_dict(), redone_energy_j=float(redone_energy_j))
         while len(self.checkpoints) > CHECKPOINTS_KEPT:
             self.checkpoints.pop(next(iter(self.checkpoints)))
 
     def at_checkpoint(self, key: str) -> Totals | None:
         raw = self.checkpoints.get(key)
         return Totals.from_dict(raw) if isinstance(raw, dict) else None
+
+    def redone_at_checkpoint(self, key: str) -> float | None:
+        """This rank's redone energy at checkpoint ``key`` (None: no entry, or an older file)."""
+        raw = self.checkpoints.get(key)
+        value = raw.get("redone_energy_j") if isinstance(raw, dict) else None
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     def tail_after(self, checkpoint: Totals) -> Totals | None:
         """What the last run of this lineage spent after ``checkpoint`` when it did not
