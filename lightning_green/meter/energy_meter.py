@@ -188,6 +188,7 @@ class EnergyMeter:
         self._phase_index = PHASE_INDEX["other"]
         self._epoch = -1
         self._next_epoch: int | None = 0
+        self._epoch_base = 0  # plain loops: the epoch the next start() continues with
         self._steps = 0  # training steps of this segment (projections, checkpoint keys)
         self._device_tokens: Any = None
         self._step_scope = _Step(self)
@@ -230,7 +231,7 @@ class EnergyMeter:
         self._warnings, self._resume_notes = list(self._resume_notes), []
         self.stopped_by, self._steps, self._device_tokens, self._final_figures = None, 0, None, None
         self._phase_index, self._epoch = PHASE_INDEX["other"], -1
-        self._next_epoch = 0 if manage_epochs else None
+        self._next_epoch = self._epoch_base if manage_epochs else None
         if world.distributed and self._meta["segments"] == 0 and not self._meta["resumed"]:
             self.run_id = all_gather(self.run_id)[0]  # one run id: rank 0's
         if self.output_dir is None:
@@ -309,6 +310,7 @@ class EnergyMeter:
         if session is None:
             return None
         self._session = self._sampler = self._extend = None
+        self._epoch_base = self._continue_epoch()
         if context:
             self._context.update(context)
         self._built = None
@@ -491,6 +493,14 @@ class EnergyMeter:
             self._next_epoch = self._epoch + 1
             self.set_epoch(None)
         self.flush()
+
+    def _continue_epoch(self) -> int:
+        """The epoch a later start (or a resume) continues with: the current one after it (a
+        run that ended in the middle of an epoch: the next start begins a new one), else the
+        next one after :meth:`epoch_end`."""
+        if self._epoch >= 0:
+            return self._epoch + 1
+        return self._next_epoch if self._next_epoch is not None else self._epoch_base
 
     def step(self, samples: int = 0, tokens: int | None = None, padded_tokens: int | None = None) -> _Step:
         """``with meter.step(samples=32):`` one step (one steps.csv row) in the current phase.
@@ -677,12 +687,17 @@ class EnergyMeter:
                 state.write(self._state_dir)
             except Exception as err:
                 self._warn(f"could not leave this rank's checkpoint totals ({type(err).__name__}: {err})")
-        return resume.checkpoint_state(
+        state = resume.checkpoint_state(
             run_id=self.run_id, key=key, state_dir=self._state_dir, world_size=self._world.world_size, own=own,
             started_at=self._meta.get("started_at") or (session.started_wall_s if session else None),
             idle_power_w=self._meta.get("idle_power_w"),
             segments=int(self._meta["segments"]) + (1 if session is not None else 0),
             redone_energy_j=float(self._meta["redone_energy_j"]))
+        # The epoch a resume continues with (plain loops): this one when saved in its middle (its
+        # steps are done again), else the next.
+        state["epoch"] = self._epoch if self._epoch >= 0 else (self._next_epoch if self._next_epoch is not None
+                                                               else self._epoch_base)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the footprint saved by :meth:`state_dict` (on every rank, with the same
@@ -700,6 +715,11 @@ class EnergyMeter:
                           redone_energy_j=restored.redone_energy_j)
         if restored.idle_power_w is not None:
             self._meta["idle_power_w"] = restored.idle_power_w
+        epoch = state.get("epoch")
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0:
+            self._epoch_base = epoch
+            if self._session is not None and self._next_epoch is not None and self._epoch < 0:
+                self._next_epoch = epoch
         for note in restored.notes:
             self._warn(note)
             if self._session is None and note not in self._resume_notes:

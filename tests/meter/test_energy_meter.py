@@ -461,3 +461,29 @@ def test_phase_names_and_stop_statuses_are_checked(tmp_path):
         meter.phase("training")
     with pytest.raises(ValueError, match=r"phase must be one of .*got 'eval'"):
         meter.set_phase("eval")
+
+
+def test_epochs_continue_across_start_stop_cycles_and_resumes(tmp_path):
+    """A plain loop that never calls set_epoch: epoch_end() numbers the epochs, and a second
+    `with meter:` or a resume from meter.state_dict() goes on with the next number."""
+    sensor = [ConstantPowerSensor(10.0, name="fixed", component="gpu", measured=True)]
+
+    def epochs(meter, n):
+        with meter, meter.phase("train"):
+            for _ in range(n):
+                for _ in range(2):
+                    with meter.step(samples=1):
+                        time.sleep(0.005)
+                meter.epoch_end()
+
+    first = EnergyMeter(sensors=sensor, output_dir=tmp_path / "a", snapshot_every_s=0)
+    epochs(first, 2)
+    epochs(first, 1)  # the same meter again: epoch 2, not epoch 0 again
+    assert sorted(first.report.energy_kwh_by_epoch) == ["0", "1", "2"]
+    state = first.state_dict()
+    resumed = EnergyMeter(sensors=sensor, output_dir=tmp_path / "b", snapshot_every_s=0)
+    resumed.load_state_dict(state)
+    epochs(resumed, 1)
+    assert sorted(resumed.report.energy_kwh_by_epoch) == ["0", "1", "2", "3"]
+    rows = read_csv(tmp_path / "b" / "steps.csv")
+    assert [r["epoch"] for r in rows] == ["3", "3"]
