@@ -18,16 +18,14 @@ import time
 import warnings
 from typing import Any
 
-from lightning_green.callbacks import handoff, placement
+from lightning_green.callbacks import handoff, logs, placement
 from lightning_green.meter.energy_meter import EnergyMeter
-from lightning_green.units import J_PER_KWH
 
 _STAGE_PHASE = {"validate": "validate", "test": "test", "predict": "predict"}
 #: The longest the projection waits for the sampler to resolve the batches so far (seconds;
 #: it takes one sampling interval on a healthy sampler).
 PROJECTION_FLUSH_S = 2.0
 #: What this callback shows on the progress bar (and nowhere else).
-PROGRESS_BAR_KEYS = ("energy/power_w", "energy/energy_wh")
 #: Options shown as attributes of the callback (``cb.pue``, ``cb.sampling_interval_s``, ...).
 _OPTION_NAMES = (
     "sensors", "sampling_interval_s", "country_iso_code", "cloud_provider", "cloud_region",
@@ -87,7 +85,7 @@ class EnergyHooks:
                 self.meter = EnergyMeter(**arguments)
         finally:
             for warning in said:
-                _rank_zero_warn(warning.message, warning.category)
+                logs.rank_zero_warn(warning.message, warning.category)
         self._token = self.meter.run_id  # names the ddp_spawn hand-off file
         self._configured_write = self.meter.options.write_files
         self._write = self._configured_write
@@ -190,7 +188,7 @@ class EnergyHooks:
         if not meter.running:
             return
         write = self._write
-        report = meter.stop(status, exception, metrics=_metrics(trainer),
+        report = meter.stop(status, exception, metrics=logs.trainer_metrics(trainer),
                             optimizer_steps=int(getattr(trainer, "global_step", 0) or 0))
         if report is None:
             return
@@ -226,7 +224,7 @@ class EnergyHooks:
             return
         meter.flush()
         energy_j = self._energy_all_ranks_j()  # collective: every rank ends the epoch
-        self._log_metrics(trainer, energy_j, ended=True)
+        logs.log_metrics(trainer, logs.live_metrics(self.meter, energy_j), ended=True, warn=self.meter._warn)
         after = meter.options.project_after_epochs
         if after is not None and int(trainer.current_epoch) + 1 >= after:
             self._project(trainer)
@@ -310,38 +308,12 @@ class EnergyHooks:
                 pl_module.log("energy/energy_wh", energy_j / 3600.0, prog_bar=True, logger=False, on_step=True)
             except Exception as err:  # a module that forbids logging must not stop training
                 self.meter._warn(f"could not log to the progress bar: {err}")
-        self._log_metrics(trainer, energy_j)
+        logs.log_metrics(trainer, logs.live_metrics(self.meter, energy_j), ended=False, warn=self.meter._warn)
         self._check_budgets(trainer, energy_j)
-
-    def _log_metrics(self, trainer: Any, energy_j: float, metrics: dict[str, float] | None = None, *,
-                     ended: bool = False) -> None:
-        """Log to every logger (global rank 0) at Lightning's logging step; ``ended``: at an
-        epoch's or a fit's end, where Lightning logs at its last batch's step."""
-        if not getattr(trainer, "is_global_zero", True) or not getattr(trainer, "loggers", None):
-            return
-        if metrics is None:
-            metrics = {"energy/energy_kwh": energy_j / J_PER_KWH, "carbon/emissions_kg": self.meter.emissions_kg(energy_j)}
-            live = self.meter._live_figures()
-            for (component, phase), joules in live.energy_j.items():
-                metrics[f"energy/{component}_kwh"] = metrics.get(f"energy/{component}_kwh", 0.0) + joules / J_PER_KWH
-                metrics[f"energy/{phase}_kwh"] = metrics.get(f"energy/{phase}_kwh", 0.0) + joules / J_PER_KWH
-            projection = self.meter._projection
-            if projection is not None:
-                metrics["energy/predicted_energy_kwh"] = projection.energy_kwh
-                metrics["carbon/predicted_emissions_kg"] = projection.emissions_kg
-        step = _logger_step(trainer, ended)
-        for logger in trainer.loggers:
-            try:
-                logger.log_metrics(metrics, step=step)
-            except Exception as err:
-                self.meter._warn(f"logger {type(logger).__name__} rejected energy metrics: {err}")
 
     def _log_final(self, trainer: Any, report: Any) -> None:
         """The run's totals by phase, for every stage (a test-only run has its energy logged too)."""
-        metrics = {"energy/energy_kwh": report.energy_kwh, "carbon/emissions_kg": report.emissions_kg}
-        metrics.update({f"energy/{c}_kwh": v for c, v in report.energy_kwh_by_component.items()})
-        metrics.update({f"energy/{p}_kwh": v for p, v in report.energy_kwh_by_phase.items() if v})
-        self._log_metrics(trainer, 0.0, metrics, ended=self._stage == "fit")
+        logs.log_metrics(trainer, logs.final_metrics(report), ended=self._stage == "fit", warn=self.meter._warn)
         for logger in getattr(trainer, "loggers", None) or []:
             try:
                 placement.attach_footprint(logger, self.meter.output_dir, self._write)
@@ -379,43 +351,3 @@ def _option_property(name: str) -> property:
 
 for _name in _OPTION_NAMES:
     setattr(EnergyHooks, _name, _option_property(_name))
-
-
-def _metrics(trainer: Any) -> dict[str, float]:
-    """The Trainer's metrics as floats; this callback's own progress-bar values left out (they
-    reach ``callback_metrics`` through ``LightningModule.log``; the report has the real totals)."""
-    out: dict[str, float] = {}
-    for key, value in dict(getattr(trainer, "callback_metrics", {}) or {}).items():
-        if key in PROGRESS_BAR_KEYS:
-            continue
-        try:
-            out[str(key)] = float(value.item() if hasattr(value, "item") else value)
-        except (TypeError, ValueError, RuntimeError):
-            continue
-    return out
-
-
-def _logger_step(trainer: Any, ended: bool = False) -> int:
-    """The step Lightning's own loggers and monitors log at (``LearningRateMonitor``,
-    ``self.log``): batches that stepped an optimizer, once per batch whatever the number of
-    optimizers (``global_step`` counts each optimizer's steps). At an epoch's end Lightning logs
-    its epoch values at the last batch's step (one less: the counter has moved on); so do we,
-    and the final totals of a fit land there too."""
-    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
-    stepped = getattr(loop, "_batches_that_stepped", None)
-    if stepped is None:
-        return int(getattr(trainer, "global_step", 0) or 0)
-    return max(0, int(stepped) - 1) if ended else int(stepped)
-
-
-def _rank_zero_warn(message: Warning | str, category: type[Warning]) -> None:
-    """Warn on global rank 0 only (``lightning_utilities``' helper, which serves both
-    ``lightning`` and ``pytorch_lightning``: both set its rank from the launcher's variables and
-    the strategy), pointing at the line that built the callback."""
-    from lightning_utilities.core.rank_zero import rank_zero_only, rank_zero_warn
-
-    text = str(message)
-    if getattr(rank_zero_only, "rank", None) is None:  # no Lightning imported yet: it cannot be a DDP job
-        warnings.warn(text, category, stacklevel=3)
-    else:
-        rank_zero_warn(text, stacklevel=6, category=category)

@@ -83,6 +83,16 @@ class StepStore:
             for start in range(0, len(chunk), chunk_rows):
                 yield chunk[start:start + chunk_rows]
 
+    def chunks_from(self, first_row: int) -> Iterator[np.ndarray]:
+        """The rows from index ``first_row`` on, in chunks (rows already written elsewhere
+        are skipped)."""
+        seen = 0
+        for chunk in self.chunks():
+            n = len(chunk)
+            if seen + n > first_row:
+                yield chunk[max(0, first_row - seen):]
+            seen += n
+
     def column(self, name: str) -> np.ndarray:
         """One column over every row (for tests and small runs; O(rows) memory)."""
         index = self.columns.index(name)

@@ -28,18 +28,21 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from lightning_green.engine.batches import batch_work, count_samples, token_counts
-from lightning_green.engine.distributed import World, all_gather, all_reduce_sum, current_world
-from lightning_green.engine.marks import PHASE_INDEX, PHASES, Boundary, EpochMark, PhaseMark
+from lightning_green.engine.distributed import World, all_gather, current_world
+from lightning_green.engine.marks import PHASE_INDEX
 from lightning_green.engine.session import Session
 from lightning_green.engine.totals import Totals
-from lightning_green.meter import finish, resume, sensors as sensor_choice
-from lightning_green.meter.budget import Projection, budget_reason, project
+from lightning_green.meter import finish, sensors as sensor_choice
+from lightning_green.meter.budget import Projection
+from lightning_green.meter.checkpoints import Checkpoints
 from lightning_green.meter.emissions import EmissionsAccount
 from lightning_green.meter.live import live_figures
+from lightning_green.meter.live_view import LiveView
+from lightning_green.meter.recording import Recording, _Step
+from lightning_green.meter.rounds import SamplerRounds
 from lightning_green.meter.options import MeterOptions
 from lightning_green.meter.report import ReportInputs, make_report
-from lightning_green.meter.snapshots import Exchange, Snapshotter, exchange
+from lightning_green.meter.snapshots import Exchange, Snapshotter
 from lightning_green.meter.state import RankState, state_dir_for
 from lightning_green.outputs.emissions_csv import append_emissions_csv
 from lightning_green.outputs.footprint import FootprintReport, write_footprint
@@ -48,44 +51,9 @@ from lightning_green.outputs.steps_csv import StepsCsv
 __all__ = ["EnergyMeter"]
 
 STATUSES = ("completed", "failed", "interrupted")
-#: How long an epoch end or a checkpoint waits for the sampler to resolve the marks. A healthy
-#: sampler takes milliseconds; one stuck in a sensor read must not hold training.
-FLUSH_TIMEOUT_S = 0.1
-#: Carbon-aware pausing looks at the grid at most this often (seconds), between steps.
-PAUSE_CHECK_S = 10.0
 
 
-class _Phase:
-    __slots__ = ("meter", "name", "previous")
-
-    def __init__(self, meter: EnergyMeter, name: str) -> None:
-        self.meter, self.name, self.previous = meter, name, "other"
-
-    def __enter__(self) -> _Phase:
-        self.previous = self.meter.current_phase
-        self.meter.set_phase(self.name)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.meter.set_phase(self.previous if self.previous != self.name else "other")
-
-
-class _Step:
-    __slots__ = ("meter", "samples", "tokens", "padded_tokens")
-
-    def __init__(self, meter: EnergyMeter) -> None:
-        self.meter = meter
-        self.samples = self.tokens = self.padded_tokens = 0
-
-    def __enter__(self) -> _Step:
-        self.meter.begin_step()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.meter.end_step(self.samples, self.tokens, self.padded_tokens)
-
-
-class EnergyMeter:
+class EnergyMeter(Recording, LiveView, Checkpoints, SamplerRounds):
     r"""Measure the energy and CO2 of a loop, per phase, epoch and step; write the footprint.
 
     A background thread reads the sensors; ``step()`` only records two timestamps (well
@@ -369,7 +337,7 @@ class EnergyMeter:
                 if together or not steps.appendable:
                     steps.write_all(gathered.rows.chunks())
                 else:
-                    steps.append(_rows_after(gathered.rows, steps.rows_written))
+                    steps.append(gathered.rows.chunks_from(steps.rows_written))
             write_footprint(report, self.output_dir)
             append_emissions_csv(report, self.output_dir)
         return report
@@ -461,348 +429,6 @@ class EnergyMeter:
         else:
             self.stop("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", exc)
 
-    # -- the training thread ---------------------------------------------------------------
-    @property
-    def current_phase(self) -> str:
-        return PHASES[self._phase_index]
-
-    def phase(self, name: str) -> _Phase:
-        """``with meter.phase("train"):`` energy inside goes to that phase."""
-        if name not in PHASE_INDEX:
-            raise ValueError(f"phase must be one of {PHASES}, got {name!r}")
-        return _Phase(self, name)
-
-    def set_phase(self, name: str) -> None:
-        """From now on, energy goes to phase ``name``."""
-        index = PHASE_INDEX.get(name)
-        if index is None:
-            raise ValueError(f"phase must be one of {PHASES}, got {name!r}")
-        self._phase_index = index
-        if self._sampler is not None:
-            self._sampler.mark(PhaseMark(name))
-
-    def set_epoch(self, epoch: int | None) -> None:
-        """From now on, energy goes to epoch ``epoch`` (None: to no epoch)."""
-        self._epoch = -1 if epoch is None else int(epoch)
-        if self._sampler is not None:
-            self._sampler.mark(EpochMark(epoch))
-
-    def epoch_end(self) -> None:
-        """Close the current epoch; the next step starts the next one. Flushes briefly."""
-        if self._epoch >= 0:
-            self._next_epoch = self._epoch + 1
-            self.set_epoch(None)
-        self.flush()
-
-    def _continue_epoch(self) -> int:
-        """The epoch a later start (or a resume) continues with: the current one after it (a
-        run that ended in the middle of an epoch: the next start begins a new one), else the
-        next one after :meth:`epoch_end`."""
-        if self._epoch >= 0:
-            return self._epoch + 1
-        return self._next_epoch if self._next_epoch is not None else self._epoch_base
-
-    def step(self, samples: int = 0, tokens: int | None = None, padded_tokens: int | None = None) -> _Step:
-        """``with meter.step(samples=32):`` one step (one steps.csv row) in the current phase.
-
-        ``tokens``: real tokens (padding excluded); ``padded_tokens``: tokens as processed
-        (padding included; default ``tokens``).
-        """
-        scope = self._step_scope
-        scope.samples = int(samples or 0)
-        scope.tokens = int(tokens or 0)
-        scope.padded_tokens = int(padded_tokens if padded_tokens is not None else (tokens or 0))
-        return scope
-
-    def begin_step(self) -> None:
-        """A step starts now (the hot path: one clock read)."""
-        sampler = self._sampler
-        if sampler is not None:
-            if self._epoch < 0 and self._next_epoch is not None:
-                self.set_epoch(self._next_epoch)
-            if self._pause is not None:
-                self._maybe_pause()
-            sampler.open_t0 = sampler._clock()
-
-    def end_step(self, samples: int = 0, tokens: int = 0, padded_tokens: int = 0) -> None:
-        """The step begun by :meth:`begin_step` ends now (the hot path: one list extend)."""
-        sampler = self._sampler
-        if sampler is None:
-            return
-        t1 = sampler._clock()
-        t0 = sampler.open_t0
-        self._extend((t1 if t0 is None else t0, t1, samples, tokens, padded_tokens, self._phase_index, self._epoch))
-        sampler.open_t0 = None
-        if self._phase_index == 0:
-            self._steps += 1
-
-    def step_batch(self, batch: Any) -> None:
-        """End the current step, counting samples and tokens from a batch (tensors, tuples,
-        dicts with ``input_ids``/``attention_mask``)."""
-        samples, tokens, padded = batch_work(batch)
-        if tokens.__class__ is not int:  # a device tensor: read once, at the end
-            self._device_tokens = tokens if self._device_tokens is None else self._device_tokens + tokens
-            tokens = 0
-        self.end_step(samples, tokens, padded)
-
-    def count(self, samples: int = 0, tokens: int = 0, padded_tokens: int = 0, batches: int = 1) -> None:
-        """Work done in the current phase without a steps.csv row (e.g. a validation batch)."""
-        session = self._session
-        if session is not None:
-            session.count(self.current_phase, batches, samples, tokens, padded_tokens)
-
-    def count_batch(self, batch: Any) -> None:
-        """:meth:`count` a batch's samples and tokens (device token counts are not read)."""
-        tokens, padded = token_counts(batch)
-        self.count(count_samples(batch), tokens if isinstance(tokens, int) else 0, padded or 0)
-
-    def mark(self, name: str) -> float:
-        """A named boundary now; returns its wall time."""
-        session = self._session
-        return session.mark_now(Boundary(name)) if session is not None else time.time()
-
-    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> bool:
-        """Resolve what was recorded so far (epoch ends, checkpoints); True when done in time."""
-        session = self._session
-        return session.flush(timeout_s) if session is not None else False
-
-    def _maybe_pause(self) -> None:
-        now = time.monotonic()
-        if now >= self._next_pause_check:
-            self._next_pause_check = now + PAUSE_CHECK_S
-            self._pause.wait_if_needed()
-
-    # -- live figures, budgets, projections --------------------------------------------------
-    def live_energy_j(self) -> float:
-        """This process's energy so far (earlier segments included), from the latest readings."""
-        session = self._session
-        return self._carried.energy_j + (session.live_energy_j() - self._live_from_j if session is not None else 0.0)
-
-    def live_power_w(self) -> float:
-        """This process's power from the latest readings, in watts."""
-        session = self._session
-        return session.live_power_w() if session is not None else 0.0
-
-    def global_energy_j(self, batches_since: int = 0, every_n: int = 50) -> float:
-        """Every rank's energy so far. A collective under torch.distributed: every rank must call
-        it at the same point (the callbacks do it every ``log_every_n_steps`` batches or
-        sooner, see :meth:`next_exchange_in`); it also refreshes rank 0's running snapshots."""
-        if not self._world.distributed:
-            return self.live_energy_j()
-        energy_j = self.live_energy_j()
-        now = time.monotonic()
-        target_s = self.options.snapshot_every_s / 2 if self.options.snapshot_every_s > 0 else float("inf")
-        session = self._session
-        self._exchange = exchange(
-            figures=live_figures(self, session), energy_j=energy_j, emissions_kg=self.emissions_kg(energy_j),
-            samples=self._carried.samples + (session.ledger.work_by_phase.get("train", {}).get("samples", 0)
-                                             if session is not None else 0),
-            steps=self._carried.steps + self._steps, elapsed_s=now - self._last_exchange_s, rank=self._world.rank,
-            batches_since=batches_since, every_n=every_n, target_s=target_s,
-            redone_energy_j=float(self._meta["redone_energy_j"]))
-        self._last_exchange_s = now
-        return self._exchange.totals.energy_j
-
-    def next_exchange_in(self, every_n: int) -> int:
-        """Batches until the next :meth:`global_energy_j` (the same on every rank)."""
-        return self._exchange.next_in_batches if self._exchange is not None else every_n
-
-    def emissions_kg(self, energy_j: float) -> float:
-        """Emissions of ``energy_j`` of IT energy at this meter's PUE and intensity."""
-        return self._emissions.kg(energy_j)
-
-    def check_budgets(self, energy_j: float) -> str | None:
-        """Record and return why the run must stop (once), given every rank's energy so far."""
-        if self.stopped_by is None:
-            reason = budget_reason(energy_j, self.emissions_kg(energy_j), self.options.max_energy_kwh,
-                                   self.options.max_emissions_kg)
-            if reason is not None:
-                self.stopped_by = f"training stopped early by lightning-green: {reason}"
-                if self._world.rank == 0:
-                    warnings.warn(self.stopped_by, stacklevel=2)
-                return self.stopped_by
-        return None
-
-    @property
-    def budget_exceeded(self) -> bool:
-        """Whether a budget was reached, on this process's energy (distributed loops call
-        :meth:`check_budgets` with :meth:`global_energy_j` on every rank instead)."""
-        if self.stopped_by is None and self.options.budgets:
-            self.check_budgets(self.live_energy_j())
-        return self.stopped_by is not None
-
-    def project_run(self, batches_planned: int) -> Projection | None:
-        """Predict the whole run's energy from the training batches done so far (once).
-
-        Under torch.distributed a collective (every rank calls it at the same batch): the
-        energy so far and its recurring part are summed over ranks.
-        """
-        session = self._session
-        if self._projection is not None or session is None:
-            return self._projection
-        session.flush(FLUSH_TIMEOUT_S)
-        phases, carried = session.ledger.energy_j_by_phase, self._carried.energy_j_by_phase
-        recurring = sum(carried.get(p, 0.0) + phases.get(p, 0.0) for p in ("train", "validate"))
-        total_j, recurring_j = all_reduce_sum([self.live_energy_j(), max(0.0, recurring - self._recurring_from_j)])
-        done = int(self._carried.steps) + self._steps
-        self._projection = project(energy_j=total_j, recurring_j=recurring_j, batches_done=done,
-                                   batches_planned=batches_planned, kg_per_j=self.emissions_kg(1.0))
-        return self._projection
-
-    def exclude_from_projection(self) -> None:
-        """The energy of the recurring phases so far (e.g. a sanity check) is one-off."""
-        session = self._session
-        if session is not None:
-            session.flush(FLUSH_TIMEOUT_S)
-            phases = session.ledger.energy_j_by_phase
-            self._recurring_from_j = phases.get("validate", 0.0) + phases.get("train", 0.0)
-
-    # -- state -------------------------------------------------------------------------------
-    def state_dict(self, key: str | None = None) -> dict[str, Any]:
-        """This run's footprint so far, for a checkpoint; no collective (any rank may call it).
-
-        Every rank also writes its own figures at this checkpoint to its state file, so that a
-        resume gives every rank back its own (``key``: the same on every rank for one
-        checkpoint; default the number of training steps so far).
-        """
-        own, session = self._carried, self._session
-        if session is not None:
-            # The ledger's energy then reaches this mark; duration ends at it too (not after the
-            # flush, which may wait on a busy machine and would count time without energy).
-            end_wall_s = session.mark_now(Boundary("checkpoint"))
-            session.flush(FLUSH_TIMEOUT_S)
-            own = own + self._segment_totals(session, end_wall_s)
-        # Training steps counted on this thread: exact on every rank even when the flush above
-        # timed out (the ledger's count then lags), so every rank keys one checkpoint alike.
-        done = int(self._carried.steps) + (self._steps if session is not None else 0)
-        own.steps = float(max(done, int(own.steps)))
-        key = key if key is not None else f"step{done}"
-        if self.options.write_files and self.output_dir is not None:
-            try:
-                state = self._rank_state()
-                state.remember_checkpoint(key, own, float(self._meta["redone_energy_j"]))
-                state.status, state.totals = "running", own
-                state.idle_power_w = self._meta.get("idle_power_w")
-                state.redone_energy_j = float(self._meta["redone_energy_j"])
-                state.write(self._state_dir)
-            except Exception as err:
-                self._warn(f"could not leave this rank's checkpoint totals ({type(err).__name__}: {err})")
-        state = resume.checkpoint_state(
-            run_id=self.run_id, key=key, state_dir=self._state_dir, world_size=self._world.world_size, own=own,
-            started_at=self._meta.get("started_at") or (session.started_wall_s if session else None),
-            idle_power_w=self._meta.get("idle_power_w"),
-            segments=int(self._meta["segments"]) + (1 if session is not None else 0),
-            redone_energy_j=float(self._meta["redone_energy_j"]))
-        # The epoch a resume continues with (plain loops): this one when saved in its middle (its
-        # steps are done again), else the next.
-        state["epoch"] = self._epoch if self._epoch >= 0 else (self._next_epoch if self._next_epoch is not None
-                                                               else self._epoch_base)
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue the footprint saved by :meth:`state_dict` (on every rank, with the same
-        checkpoint): each rank takes back its own figures from its state file, plus what a run
-        that did not complete spent after this checkpoint. Old checkpoints load too."""
-        if not isinstance(state, dict):
-            return
-        if self._session is None:
-            self._world = current_world()
-        restored = resume.restore(state, self._world.rank)
-        self.run_id = restored.run_id or self.run_id
-        self._carried = restored.carried
-        self._state_dir = restored.state_dir
-        self._meta.update(started_at=restored.started_at, segments=restored.segments, resumed=True,
-                          redone_energy_j=restored.redone_energy_j)
-        if restored.idle_power_w is not None:
-            self._meta["idle_power_w"] = restored.idle_power_w
-        epoch = state.get("epoch")
-        if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0:
-            self._epoch_base = epoch
-            if self._session is not None and self._next_epoch is not None and self._epoch < 0:
-                self._next_epoch = epoch
-        for note in restored.notes:
-            self._warn(note)
-            if self._session is None and note not in self._resume_notes:
-                self._resume_notes.append(note)
-        if restored.rank_state is not None:
-            self._state = restored.rank_state
-            self._write_rank_state("running")  # a second resume takes this lineage's figures, once
-        self._first_step = int(self._carried.step_rows)
-        if self._session is not None:
-            self._session.ledger.first_step = self._first_step
-
-    # -- the sampler thread --------------------------------------------------------------------
-    def _on_round(self) -> None:
-        """After every sampler round: emissions over time, exporters, snapshots."""
-        session = self._session
-        if session is None:
-            return
-        resolved = session.sampler.resolved
-        if resolved:
-            self._observe(session)
-        figures = None
-        if self.options.exporters:
-            figures = live_figures(self, session)
-            for exporter in self.options.exporters:
-                self._call_exporter(exporter, "update", figures)
-        snapshots = self._snapshots
-        if not (resolved and snapshots.enabled and self.options.write_files):
-            return
-        if snapshots.pending is not None and session.resolved(snapshots.pending[0]):
-            self._take_snapshot(session, snapshots.pending[1], figures)
-            snapshots.done()
-        if snapshots.due(session.sampler.housekeeping_s):  # the next mark, in the same round
-            snapshots.pending = session.mark_at(Boundary("snapshot"))
-
-    def _observe(self, session: Session) -> None:
-        """This process's cumulative energy now, for the intensity series' integral."""
-        if self._emissions.series is not None:
-            snap = session.sampler.snapshot()
-            self._emissions.observe(snap.t + session.wall_offset_s, float(sum(snap.energy_j)))
-
-    def _take_snapshot(self, session: Session, wall_s: float, figures: Any) -> None:
-        """This rank's state file; on rank 0 footprint.json (status running) and steps.csv."""
-        try:
-            own = self._carried + self._segment_totals(session, wall_s)
-            self._write_rank_state("running", own)
-            figures = figures or live_figures(self, session)
-            for exporter in self.options.exporters:
-                self._call_exporter(exporter, "snapshot", figures)
-            if self._world.rank != 0:
-                return
-            totals, results, redone_j = own, [self._rank_result(session, own, own)], None
-            if self._world.distributed:
-                if self._exchange is None:
-                    return  # no exchange yet: nothing honest to say about the other ranks
-                totals = self._exchange.totals
-                totals.duration_s = own.duration_s
-                totals.facility_energy_j = totals.energy_j * self.options.pue
-                redone_j = self._exchange.redone_energy_j
-            inputs = self._report_inputs("completed", session, None, {}, None, snapshot_wall_s=wall_s,
-                                         redone_energy_j=redone_j)
-            report = make_report(totals, results, inputs)
-            report.status = "running"
-            if not self._world.distributed:
-                steps = self._steps_file(list(session.store.components))
-                steps.append(_rows_after(session.store, steps.rows_written))
-            write_footprint(report, self.output_dir)
-        except Exception as err:  # a snapshot must never cost the run
-            self._warn(f"could not write a snapshot ({type(err).__name__}: {err})")
-
-    def _labels(self) -> Any:
-        from lightning_green.engine.live import RunLabels
-
-        local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
-        return RunLabels(run_id=self.run_id, host=self._world.host, rank=self._world.rank, local_rank=local_rank)
-
-    def _call_exporter(self, exporter: Any, method: str, argument: Any) -> None:
-        try:
-            getattr(exporter, method)(argument)
-        except Exception as err:  # an exporter must never cost the run
-            self._warn(f"exporter {type(exporter).__name__}.{method} failed ({type(err).__name__}: {err})")
-
-    def _live_figures(self) -> Any:
-        return live_figures(self, self._session)
 
     def _warn(self, message: str) -> None:
         """Recorded for the report on every rank; printed once, by global rank 0."""
@@ -820,6 +446,8 @@ class EnergyMeter:
     def __repr__(self) -> str:
         o = self.options
         return f"EnergyMeter(sensors={o.sensors!r}, pue={o.pue}, intensity={o.intensity.g_per_kwh:g} g/kWh)"
+
+
 
 
 def _short_steps(session: Session, entries: list[dict[str, Any]]) -> list[str]:
@@ -841,13 +469,3 @@ def _short_steps(session: Session, entries: list[dict[str, Any]]) -> list[str]:
                          f"{entry['name']}'s update period ({period * 1000:.0f} ms): their per-step energy is "
                          "interpolated between the source's updates, not measured (totals are unaffected)")
     return notes
-
-
-def _rows_after(store: Any, done: int) -> Any:
-    """The store's rows from index ``done`` on, in chunks."""
-    seen = 0
-    for chunk in store.chunks():
-        n = len(chunk)
-        if seen + n > done:
-            yield chunk[max(0, done - seen):]
-        seen += n

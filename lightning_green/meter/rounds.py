@@ -1,0 +1,92 @@
+"""What an :class:`~lightning_green.EnergyMeter` does on the sampler thread after each round:
+the intensity series' integral, live exporters, and snapshots of the running footprint."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lightning_green.engine.marks import Boundary
+from lightning_green.engine.session import Session
+from lightning_green.meter.live import live_figures
+from lightning_green.meter.report import make_report
+from lightning_green.outputs.footprint import write_footprint
+
+__all__ = ["SamplerRounds"]
+
+
+class SamplerRounds:
+    """The sampler-thread side of an EnergyMeter (a mixin: the attributes are the meter's)."""
+
+    def _on_round(self) -> None:
+        """After every sampler round: emissions over time, exporters, snapshots."""
+        session = self._session
+        if session is None:
+            return
+        resolved = session.sampler.resolved
+        if resolved:
+            self._observe(session)
+        figures = None
+        if self.options.exporters:
+            figures = live_figures(self, session)
+            for exporter in self.options.exporters:
+                self._call_exporter(exporter, "update", figures)
+        snapshots = self._snapshots
+        if not (resolved and snapshots.enabled and self.options.write_files):
+            return
+        if snapshots.pending is not None and session.resolved(snapshots.pending[0]):
+            self._take_snapshot(session, snapshots.pending[1], figures)
+            snapshots.done()
+        if snapshots.due(session.sampler.housekeeping_s):  # the next mark, in the same round
+            snapshots.pending = session.mark_at(Boundary("snapshot"))
+
+    def _observe(self, session: Session) -> None:
+        """This process's cumulative energy now, for the intensity series' integral."""
+        if self._emissions.series is not None:
+            snap = session.sampler.snapshot()
+            self._emissions.observe(snap.t + session.wall_offset_s, float(sum(snap.energy_j)))
+
+    def _take_snapshot(self, session: Session, wall_s: float, figures: Any) -> None:
+        """This rank's state file; on rank 0 footprint.json (status running) and steps.csv."""
+        try:
+            own = self._carried + self._segment_totals(session, wall_s)
+            self._write_rank_state("running", own)
+            figures = figures or live_figures(self, session)
+            for exporter in self.options.exporters:
+                self._call_exporter(exporter, "snapshot", figures)
+            if self._world.rank != 0:
+                return
+            totals, results, redone_j = own, [self._rank_result(session, own, own)], None
+            if self._world.distributed:
+                if self._exchange is None:
+                    return  # no exchange yet: nothing honest to say about the other ranks
+                totals = self._exchange.totals
+                totals.duration_s = own.duration_s
+                totals.facility_energy_j = totals.energy_j * self.options.pue
+                redone_j = self._exchange.redone_energy_j
+            inputs = self._report_inputs("completed", session, None, {}, None, snapshot_wall_s=wall_s,
+                                         redone_energy_j=redone_j)
+            report = make_report(totals, results, inputs)
+            report.status = "running"
+            if not self._world.distributed:
+                steps = self._steps_file(list(session.store.components))
+                steps.append(session.store.chunks_from(steps.rows_written))
+            write_footprint(report, self.output_dir)
+        except Exception as err:  # a snapshot must never cost the run
+            self._warn(f"could not write a snapshot ({type(err).__name__}: {err})")
+
+    def _labels(self) -> Any:
+        from lightning_green.engine.live import RunLabels
+
+        local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
+        return RunLabels(run_id=self.run_id, host=self._world.host, rank=self._world.rank, local_rank=local_rank)
+
+    def _call_exporter(self, exporter: Any, method: str, argument: Any) -> None:
+        try:
+            getattr(exporter, method)(argument)
+        except Exception as err:  # an exporter must never cost the run
+            self._warn(f"exporter {type(exporter).__name__}.{method} failed ({type(err).__name__}: {err})")
+
+    def _live_figures(self) -> Any:
+        return live_figures(self, self._session)
+
