@@ -69,6 +69,19 @@ def read_checkpoint(path: str) -> dict[str, Any]:
     return checkpoint
 
 
+def check_resume_pruning(checkpoint: dict[str, Any], method: str, amount: float | None) -> None:
+    """A fit resumed from ``checkpoint`` must prune as the checkpoint's run did (same shapes).
+
+    Raises:
+        ValueError: Names ``pruning``, the checkpoint's method and amount, and the value given.
+    """
+    done = (checkpoint.get("hyper_parameters") or {}).get("pruning") or {"method": "none", "amount": None}
+    if (done.get("method"), done.get("amount")) != (method, amount):
+        raise ValueError(f"`pruning` must match the checkpoint to resume from (`ckpt_path`): it was trained with "
+                         f"pruning={done.get('method')} pruning.amount={done.get('amount')}, got pruning={method} "
+                         f"pruning.amount={amount}")
+
+
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> Any:
     """A :class:`BertClassifier` rebuilt from a checkpoint dict (what ``load_from_checkpoint`` does).
 

@@ -56,6 +56,11 @@ def validate_serving(cfg: DictConfig, precision: str, on_cpu: bool, devices: Any
     if split not in SPLITS:
         raise ValueError(f"`data.predict_split` must be one of {list(SPLITS)}, got {split!r}")
     check_data_files(None, predict_files=cfg.data.get("predict_files"), require_train=False)
+    if mode == "fit" and ckpt_path is not None:
+        from lightning_green.recipe.checkpoints import check_resume_pruning, read_checkpoint
+        from lightning_green.recipe.pruning import validate_pruning
+
+        check_resume_pruning(read_checkpoint(ckpt_path), *validate_pruning(cfg.pruning.get("method"), cfg.pruning.get("amount")))
     if mode == "predict" and cfg.pruning.get("method") not in (None, "none"):
         raise ValueError("mode=predict serves the checkpoint as it was trained (its pruning is carried over): "
                          f"leave `pruning` at none, got pruning.method={cfg.pruning.get('method')!r}")

@@ -182,6 +182,11 @@ def test_resume_continues_the_footprint_and_predict_after_fit(tmp_path, cache_di
     with composed([f"ckpt_path='{lightning_name}'"], tmp_path / "x", cache_dir) as cfg:
         assert cfg.ckpt_path == str(lightning_name)
 
+    # resuming needs the checkpoint's pruning (its shapes)
+    with pytest.raises(ValueError, match=r"`pruning` must match the checkpoint .* pruning=none .* got pruning=heads"):
+        run(tmp_path / "mismatch", cache_dir, [f"ckpt_path={ckpt}", "pruning=heads"], base=())
+    assert not (tmp_path / "mismatch").exists()
+
     metrics, report = run(tmp_path / "resumed", cache_dir, [f"ckpt_path={ckpt}", "trainer.max_epochs=2", "predict=true"],
                           base=())
     data = read_json(tmp_path / "resumed" / "footprint.json")
@@ -240,6 +245,7 @@ def test_compile_is_warmed_up_outside_the_predict_phase(tmp_path, cache_dir, tra
         ("predict=true strategy=ddp", ["one process", "strategy=auto", "'ddp'"]),
         ("mode=predict ckpt_path={file} pruning=heads", ["carried over", "pruning.method='heads'"]),
         ("mode=predict ckpt_path={file}", ["`ckpt_path`", "cannot read", "{file}"]),
+        ("ckpt_path={file}", ["`ckpt_path`", "cannot read", "{file}"]),
     ],
 )
 def test_bad_serving_input_fails_before_any_work(tmp_path, cache_dir, monkeypatch, override, words):
