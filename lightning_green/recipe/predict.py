@@ -103,6 +103,7 @@ def serve(trainer: Any, model: Any, datamodule: Any, energy: Any, record: dict[s
     record["batch_size"] = datamodule.predict_batch_size or datamodule.eval_batch_size
     record["data"] = ({"predict_files": list(datamodule.predict_files)} if datamodule.predict_files
                       else {"source": datamodule.source, "predict_split": datamodule.predict_split})
+    record["data"]["max_length"] = datamodule.max_length  # texts longer than this are truncated
     record["precision"] = str(trainer.precision)
     record["device"] = str(trainer.strategy.root_device)
     trainer.predict(model, datamodule=datamodule, return_predictions=False)

@@ -208,7 +208,7 @@ def test_predict_files_without_labels_serve_only_those_files(tmp_path, cache_dir
     monkeypatch.setattr(SentimentDataModule, "raw_splits", lambda self: pytest.fail("loaded the training splits"))
     out, metrics, report = _serve(tmp_path, cache_dir, trained[1], [f"data.predict_files={csv}"])
     inf = report.extra["inference"]
-    assert inf["predictions"] == 3 and inf["data"] == {"predict_files": [str(csv)]}
+    assert inf["predictions"] == 3 and inf["data"] == {"predict_files": [str(csv)], "max_length": 64}
     assert inf["accuracy"] is None and "predict/acc" not in metrics and "predict/acc" not in report.metrics
     assert inf["energy_j_per_1000_predictions"] == pytest.approx(inf["energy_j"] / 3 * 1000)
 
