@@ -4,6 +4,9 @@
   :func:`~lightning_green.recipe.bert.load_tokenizer`
 - :class:`~lightning_green.recipe.data.SentimentDataModule`: demo (synthetic, offline), imdb, files
 - :func:`~lightning_green.recipe.pruning.apply_pruning`: l1_unstructured, heads, ffn
+- :func:`~lightning_green.recipe.predict.predict`: serving a checkpoint (``mode=predict``) with
+  the levers of :mod:`~lightning_green.recipe.inference`; checkpoints in
+  :mod:`~lightning_green.recipe.checkpoints`
 
 Submodules import transformers / datasets lazily; importing this package is cheap.
 """

@@ -70,6 +70,18 @@ def load_tokenizer(pretrained: str | None, texts: Any = None, vocab_size: int = 
     return BertTokenizerFast.from_pretrained(str(path))
 
 
+def tokenizer_from_checkpoint(checkpoint: Mapping[str, Any]) -> Any:
+    """The tokenizer a :class:`BertClassifier` checkpoint carries, or ``None`` when it has none."""
+    stored = checkpoint.get("tokenizer")
+    if not stored:
+        return None
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(stored["json"]),
+                                   model_max_length=stored.get("model_max_length", 512), **stored["special_tokens"])
+
+
 class BertClassifier(pl.LightningModule):
     """Sequence classification with a BERT-family encoder (``AutoModelForSequenceClassification``).
 
@@ -91,6 +103,14 @@ class BertClassifier(pl.LightningModule):
         learning_rate: Peak AdamW learning rate.
         weight_decay: AdamW weight decay.
         warmup_ratio: Share of optimizer steps spent warming up, in [0, 1).
+        pruning: What pruning did (``method``, ``amount``, and for ``heads`` / ``ffn`` the per-layer
+            shapes left), set by :func:`~lightning_green.recipe.pruning.apply_pruning` and stored
+            in checkpoints: the model is built with those shapes, so a pruned checkpoint loads
+            into a pruned model.
+
+    Checkpoints also hold the tokenizer (``checkpoint["tokenizer"]``, when one was attached with
+    :meth:`attach_tokenizer`), so that a checkpoint alone is enough to serve the model
+    (:func:`tokenizer_from_checkpoint`).
 
     Example::
 
@@ -109,6 +129,7 @@ class BertClassifier(pl.LightningModule):
         learning_rate: float = 5e-4,
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
+        pruning: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if int(num_labels) < 2:
@@ -127,11 +148,30 @@ class BertClassifier(pl.LightningModule):
             bert_config = BertConfig(**dict(config or {}), vocab_size=int(vocab_size), pad_token_id=int(pad_token_id),
                                      num_labels=int(num_labels))
             self.model = AutoModelForSequenceClassification.from_config(bert_config)
+        if pruning:
+            from lightning_green.recipe.pruning import shrink_to
+
+            shrink_to(self.model, dict(pruning))
+        self.tokenizer: Any = None
         task = "binary" if int(num_labels) == 2 else "multiclass"
         kwargs: dict[str, Any] = {"task": task} if task == "binary" else {"task": task, "num_classes": int(num_labels), "average": "macro"}
         self.val_acc, self.val_f1 = Accuracy(**kwargs), F1Score(**kwargs)
         self.test_acc, self.test_f1 = Accuracy(**kwargs), F1Score(**kwargs)
         self.train_loss = MeanMetric()
+
+    def attach_tokenizer(self, tokenizer: Any) -> None:
+        """Keep ``tokenizer`` with the model: checkpoints then carry it (fast tokenizers only)."""
+        self.tokenizer = tokenizer
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            checkpoint["tokenizer"] = {"json": backend.to_str(), "special_tokens": dict(self.tokenizer.special_tokens_map),
+                                       "model_max_length": int(min(self.tokenizer.model_max_length, 2**31 - 1))}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if checkpoint.get("tokenizer"):
+            self.tokenizer = tokenizer_from_checkpoint(checkpoint)
 
     def forward(self, **batch: torch.Tensor) -> Any:
         return self.model(**batch)

@@ -25,15 +25,17 @@ def _as_list(files: str | Sequence[str] | None) -> list[str]:
     return [str(files)] if isinstance(files, (str, os.PathLike)) else [str(f) for f in files]
 
 
-def check_data_files(train_files: Any, validation_files: Any = None, test_files: Any = None) -> None:
+def check_data_files(train_files: Any, validation_files: Any = None, test_files: Any = None, *,
+                     predict_files: Any = None, require_train: bool = True) -> None:
     """Fail fast when a local data file is missing or has an unknown format.
 
     Raises:
         ValueError: Names the config key (``data.train_files`` ...), the allowed formats and the value.
     """
-    for key, files in (("train_files", train_files), ("validation_files", validation_files), ("test_files", test_files)):
+    for key, files in (("train_files", train_files), ("validation_files", validation_files), ("test_files", test_files),
+                       ("predict_files", predict_files)):
         paths = _as_list(files)
-        if key == "train_files" and not paths:
+        if key == "train_files" and not paths and require_train:
             raise ValueError("`data.train_files` is required for data=files (CSV, JSON or parquet with `text` and `label` columns), got None")
         for path in paths:
             suffix = Path(path).suffix.lower()
@@ -51,6 +53,10 @@ class SentimentDataModule(pl.LightningDataModule):
     hub; ``"files"`` reads local CSV / JSON / parquet files with ``text`` and ``label`` columns.
     Missing validation / test splits are split off the training data (seeded).
 
+    Serving (``trainer.predict``) reads ``predict_split`` (default ``test``), or ``predict_files``
+    when given (local files with a ``text`` column; a ``label`` column is optional and lets the
+    recipe report the predictions' accuracy), in batches of ``predict_batch_size``.
+
     Tokenization runs once (``datasets.map``, batched) in :meth:`prepare_data` on local rank 0 and
     is cached under ``cache_dir`` keyed by data, tokenizer and ``max_length``; :meth:`setup` loads
     the cache on every rank. Without ``cache_dir`` each rank tokenizes in memory. Batches are
@@ -64,6 +70,9 @@ class SentimentDataModule(pl.LightningDataModule):
         subsample_fraction: Keep this fraction (0, 1] of every split (seeded).
         num_train / num_validation / num_test: Demo data sizes.
         train_files / validation_files / test_files: Local files for ``source="files"``.
+        predict_split: The split served by ``trainer.predict`` when ``predict_files`` is not set.
+        predict_files: Local files served by ``trainer.predict`` (any ``source``).
+        predict_batch_size: Batch size of ``predict_dataloader`` (default: ``eval_batch_size``).
         validation_fraction / test_fraction: Shares split off the training data when a split is missing.
         hub_name: Hub data set for ``source="imdb"``.
         cache_dir: Where tokenized data sets are cached (``None``: no disk cache).
@@ -92,6 +101,9 @@ class SentimentDataModule(pl.LightningDataModule):
         train_files: str | Sequence[str] | None = None,
         validation_files: str | Sequence[str] | None = None,
         test_files: str | Sequence[str] | None = None,
+        predict_split: str = "test",
+        predict_files: str | Sequence[str] | None = None,
+        predict_batch_size: int | None = None,
         validation_fraction: float = 0.1,
         test_fraction: float = 0.1,
         hub_name: str = "stanfordnlp/imdb",
@@ -111,8 +123,14 @@ class SentimentDataModule(pl.LightningDataModule):
         for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
             if not 0.0 < float(value) < 0.5:
                 raise ValueError(f"`data.{name}` must be in (0, 0.5), got {value!r}")
+        if predict_split not in SPLITS:
+            raise ValueError(f"`data.predict_split` must be one of {list(SPLITS)}, got {predict_split!r}")
+        if predict_batch_size is not None and (isinstance(predict_batch_size, bool) or int(predict_batch_size) < 1):
+            raise ValueError(f"`inference.batch_size` must be an integer >= 1 or null, got {predict_batch_size!r}")
         if source == "files":
-            check_data_files(train_files, validation_files, test_files)
+            check_data_files(train_files, validation_files, test_files, predict_files=predict_files)
+        elif predict_files is not None:
+            check_data_files(None, predict_files=predict_files, require_train=False)
         self.source = source
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
@@ -122,6 +140,9 @@ class SentimentDataModule(pl.LightningDataModule):
         self.sizes = {"train": int(num_train), "validation": int(num_validation), "test": int(num_test)}
         self.label_noise = float(label_noise)
         self.files = {"train": _as_list(train_files), "validation": _as_list(validation_files), "test": _as_list(test_files)}
+        self.predict_split = predict_split
+        self.predict_files = _as_list(predict_files)
+        self.predict_batch_size = None if predict_batch_size is None else int(predict_batch_size)
         self.fractions = {"validation": float(validation_fraction), "test": float(test_fraction)}
         self.hub_name = hub_name
         self.cache_dir = None if cache_dir is None else os.path.expanduser(str(cache_dir))
@@ -154,13 +175,16 @@ class SentimentDataModule(pl.LightningDataModule):
         if self.source == "imdb":
             loaded = datasets.load_dataset(self.hub_name)
             return self._complete_splits({s: loaded[s] for s in SPLITS if s in loaded})
-        loaded = {}
-        for split, paths in self.files.items():
-            if paths:
-                builder = FILE_FORMATS[Path(paths[0]).suffix.lower()]
-                kwargs = {"delimiter": "\t"} if Path(paths[0]).suffix.lower() == ".tsv" else {}
-                loaded[split] = datasets.load_dataset(builder, data_files=paths, split="train", **kwargs)
-        return self._complete_splits(loaded)
+        return self._complete_splits({split: _load_files(paths) for split, paths in self.files.items() if paths})
+
+    def predict_raw(self) -> Any:
+        """The untokenized data served by ``trainer.predict``: ``text`` (and ``label`` when known)."""
+        if not self.predict_files:
+            return self.raw_splits()[self.predict_split]
+        ds = _load_files(self.predict_files)
+        if "text" not in ds.column_names:
+            raise ValueError(f"`data.predict_files`: column 'text' missing; found {ds.column_names}")
+        return ds.select_columns([c for c in ("text", "label") if c in ds.column_names])
 
     def _complete_splits(self, splits: dict[str, Any]) -> Any:
         import datasets
@@ -190,12 +214,21 @@ class SentimentDataModule(pl.LightningDataModule):
             raise RuntimeError("SentimentDataModule.tokenizer is None: set it (e.g. the model's tokenizer) before fit")
         return self.tokenizer
 
-    def _cache_path(self) -> Path | None:
+    def _serving_files_only(self) -> bool:
+        """``trainer.predict`` on ``predict_files``: the training splits are not needed."""
+        return bool(self.predict_files) and bool(getattr(getattr(self, "trainer", None), "predicting", False))
+
+    def _cache_path(self, predict_files: bool = False) -> Path | None:
         if self.cache_dir is None:
             return None
         tokenizer = self._require_tokenizer()
         backend = getattr(tokenizer, "backend_tokenizer", None)
         identity = backend.to_str() if backend is not None else repr(tokenizer)
+        if predict_files:
+            spec = {"predict_files": [(p, os.path.getsize(p), os.path.getmtime(p)) for p in self.predict_files],
+                    "max_length": self.max_length, "tokenizer": hashlib.sha256(identity.encode()).hexdigest(), "version": 1}
+            key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+            return Path(self.cache_dir) / "tokenized" / f"predict-{key}"
         files = {s: [(p, os.path.getsize(p), os.path.getmtime(p)) for p in ps] for s, ps in self.files.items()}
         spec = {
             "source": self.source, "sizes": self.sizes, "noise": self.label_noise, "files": files, "hub": self.hub_name,
@@ -205,42 +238,55 @@ class SentimentDataModule(pl.LightningDataModule):
         key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return Path(self.cache_dir) / "tokenized" / key
 
-    def _tokenize(self) -> Any:
+    def _tokenize(self, raw: Any = None) -> Any:
         tokenizer = self._require_tokenizer()
 
         def encode(batch: dict[str, list]) -> dict[str, list]:
             return tokenizer(batch["text"], truncation=True, max_length=self.max_length)
 
-        return self.raw_splits().map(encode, batched=True, remove_columns=["text"], desc="tokenizing")
+        raw = self.raw_splits() if raw is None else raw
+        return raw.map(encode, batched=True, remove_columns=["text"], desc="tokenizing")
+
+    def _tokenize_predict_files(self) -> Any:
+        return self._tokenize(self.predict_raw())
 
     def prepare_data(self) -> None:
         """Tokenize once and store the result under ``cache_dir`` (local rank 0 only)."""
-        path = self._cache_path()
-        if path is None or path.exists():
-            return
-        publish_dir(path, lambda tmp: self._tokenize().save_to_disk(tmp))
+        jobs = [(self._cache_path(predict_files=True), self._tokenize_predict_files)] if self.predict_files else []
+        if not self._serving_files_only():
+            jobs.append((self._cache_path(), self._tokenize))
+        for path, tokenize in jobs:
+            if path is not None and not path.exists():
+                publish_dir(path, lambda tmp, tokenize=tokenize: tokenize().save_to_disk(tmp))
 
     def setup(self, stage: str | None = None) -> None:
         """Load the tokenized splits (from the cache when there is one)."""
-        if self.datasets:
-            return
         import datasets
 
-        path = self._cache_path()
-        tokenized = datasets.load_from_disk(str(path)) if path is not None and path.exists() else self._tokenize()
-        self.datasets = {split: tokenized[split] for split in SPLITS}
+        def load(path: Path | None, tokenize: Any) -> Any:
+            return datasets.load_from_disk(str(path)) if path is not None and path.exists() else tokenize()
+
+        if self.predict_files and "predict" not in self.datasets:
+            self.datasets["predict"] = load(self._cache_path(predict_files=True), self._tokenize_predict_files)
+        if all(split in self.datasets for split in SPLITS) or self._serving_files_only():
+            return
+        tokenized = load(self._cache_path(), self._tokenize)
+        self.datasets.update({split: tokenized[split] for split in SPLITS})
 
     # -- loaders ----------------------------------------------------------------------------
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         from transformers import DataCollatorWithPadding
 
-        if not self.datasets:
+        if split not in self.datasets:
             self.setup()
         collate = DataCollatorWithPadding(self._require_tokenizer(), return_tensors="pt")
-        batch_size = self.batch_size if split == "train" else self.eval_batch_size
-        return DataLoader(self.datasets[split].rename_column("label", "labels").with_format("python"), batch_size=batch_size,
-                          shuffle=shuffle, collate_fn=collate, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        if batch_size is None:
+            batch_size = self.batch_size if split == "train" else self.eval_batch_size
+        dataset = self.datasets[split]
+        if "label" in dataset.column_names:
+            dataset = dataset.rename_column("label", "labels")
+        return DataLoader(dataset.with_format("python"), batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -252,4 +298,15 @@ class SentimentDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        """``predict_files`` if given, else ``predict_split``, in batches of ``predict_batch_size``."""
+        split = "predict" if self.predict_files else self.predict_split
+        return self._loader(split, shuffle=False, batch_size=self.predict_batch_size or self.eval_batch_size)
+
+
+def _load_files(paths: list[str]) -> Any:
+    """One ``datasets.Dataset`` from local CSV / TSV / JSON / parquet files (format from the first suffix)."""
+    import datasets
+
+    suffix = Path(paths[0]).suffix.lower()
+    kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
+    return datasets.load_dataset(FILE_FORMATS[suffix], data_files=paths, split="train", **kwargs)

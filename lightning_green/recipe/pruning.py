@@ -1,6 +1,6 @@
 """Pruning for the BERT recipe: L1 masks (Lightning's ModelPruning) or structured removal.
 
-What the methods do to compute (see ../shared/MEASUREMENT.md, "What the levers really do"):
+What the methods do to compute:
 
 - ``l1_unstructured`` zeroes the smallest ``amount`` of all ``nn.Linear`` weights (global L1)
   through a mask. Dense kernels still multiply the zeros: the parameter count and the step
@@ -10,7 +10,9 @@ What the methods do to compute (see ../shared/MEASUREMENT.md, "What the levers r
 - ``ffn`` removes ``amount`` of the feed-forward (intermediate) units of every layer (lowest L1
   norm of their ``intermediate.dense`` rows and ``output.dense`` columns).
 
-Structured pruning happens once, before training (prune, then fine-tune).
+Structured pruning happens once, before training (prune, then fine-tune). The shapes it left
+are written into the LightningModule's hyperparameters (``pruning``), so a checkpoint
+reloads with them (``BertClassifier.load_from_checkpoint`` calls :func:`shrink_to`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,29 @@ def _keep(importance: torch.Tensor, amount: float, what: str) -> torch.Tensor:
     return importance.topk(n - n_remove).indices.sort().values
 
 
+def _remove_heads(layer: nn.Module, keep: torch.Tensor) -> None:
+    """Keep only the attention heads ``keep`` (sorted indices) of one encoder layer."""
+    from transformers.pytorch_utils import prune_linear_layer
+
+    attention, output = layer.attention.self, layer.attention.output
+    size = attention.attention_head_size
+    index = (keep[:, None] * size + torch.arange(size)).reshape(-1)
+    attention.query = prune_linear_layer(attention.query, index)
+    attention.key = prune_linear_layer(attention.key, index)
+    attention.value = prune_linear_layer(attention.value, index)
+    output.dense = prune_linear_layer(output.dense, index, dim=1)
+    attention.num_attention_heads = len(keep)
+    attention.all_head_size = len(keep) * size
+
+
+def _remove_ffn_units(layer: nn.Module, keep: torch.Tensor) -> None:
+    """Keep only the feed-forward units ``keep`` (sorted indices) of one encoder layer."""
+    from transformers.pytorch_utils import prune_linear_layer
+
+    layer.intermediate.dense = prune_linear_layer(layer.intermediate.dense, keep)
+    layer.output.dense = prune_linear_layer(layer.output.dense, keep, dim=1)
+
+
 @torch.no_grad()
 def prune_heads(model: nn.Module, amount: float) -> dict[str, Any]:
     """Remove ``amount`` of the attention heads in every layer (lowest L1 norm first).
@@ -85,8 +110,6 @@ def prune_heads(model: nn.Module, amount: float) -> dict[str, Any]:
     Returns:
         ``{"heads_per_layer_before": [...], "heads_per_layer_after": [...]}``.
     """
-    from transformers.pytorch_utils import prune_linear_layer
-
     before, after = [], []
     for layer in _encoder_layers(model):
         attention, output = layer.attention.self, layer.attention.output
@@ -95,13 +118,7 @@ def prune_heads(model: nn.Module, amount: float) -> dict[str, Any]:
         importance = per_head(attention.query.weight) + per_head(attention.key.weight) + per_head(attention.value.weight)
         importance += output.dense.weight.abs().t().reshape(heads, size, -1).sum(dim=(1, 2))
         keep = _keep(importance.float(), amount, "heads")
-        index = (keep[:, None] * size + torch.arange(size)).reshape(-1)
-        attention.query = prune_linear_layer(attention.query, index)
-        attention.key = prune_linear_layer(attention.key, index)
-        attention.value = prune_linear_layer(attention.value, index)
-        output.dense = prune_linear_layer(output.dense, index, dim=1)
-        attention.num_attention_heads = len(keep)
-        attention.all_head_size = len(keep) * size
+        _remove_heads(layer, keep)
         before.append(heads)
         after.append(len(keep))
     return {"heads_per_layer_before": before, "heads_per_layer_after": after}
@@ -114,18 +131,60 @@ def prune_ffn(model: nn.Module, amount: float) -> dict[str, Any]:
     Returns:
         ``{"intermediate_size_before": [...], "intermediate_size_after": [...]}`` per layer.
     """
-    from transformers.pytorch_utils import prune_linear_layer
-
     before, after = [], []
     for layer in _encoder_layers(model):
         up, down = layer.intermediate.dense, layer.output.dense
         importance = up.weight.abs().sum(dim=1) + down.weight.abs().sum(dim=0)
         keep = _keep(importance.float(), amount, "feed-forward units")
-        layer.intermediate.dense = prune_linear_layer(up, keep)
-        layer.output.dense = prune_linear_layer(down, keep, dim=1)
+        _remove_ffn_units(layer, keep)
         before.append(up.out_features)
         after.append(len(keep))
     return {"intermediate_size_before": before, "intermediate_size_after": after}
+
+
+#: Keys of a structured pruning's record that give the shapes after it.
+SHAPE_KEYS = ("heads_per_layer_after", "intermediate_size_after")
+
+
+def pruned_shapes(info: dict[str, Any]) -> dict[str, list[int]]:
+    """The per-layer shapes a structured pruning left (``{}`` for none / l1_unstructured).
+
+    Stored in the model's ``pruning`` hyperparameter (with ``method`` and ``amount``), so that
+    ``load_from_checkpoint`` rebuilds the pruned architecture (see :func:`shrink_to`) before it
+    loads the pruned weights.
+    """
+    return {key: [int(n) for n in info[key]] for key in SHAPE_KEYS if key in info}
+
+
+@torch.no_grad()
+def shrink_to(model: nn.Module, pruning: dict[str, Any]) -> None:
+    """Give a freshly built model the layer shapes of a pruned one (weights are then loaded).
+
+    ``pruning``: the ``pruning`` hyperparameter (``method``, ``amount`` and the
+    :data:`SHAPE_KEYS` a structured method left). Keeps the first heads / units of every layer:
+    the values do not matter, only the shapes, because the checkpoint's weights replace them.
+
+    Raises:
+        ValueError: When the shapes do not fit the model (layer count, more units than it has).
+    """
+    layers = _encoder_layers(model)
+    shapes = {key: pruning[key] for key in SHAPE_KEYS if key in pruning}
+    for key in shapes:
+        if len(shapes[key]) != len(layers):
+            raise ValueError(f"pruning.{key} has {len(shapes[key])} layers, the model has {len(layers)}")
+    for i, layer in enumerate(layers):
+        if "heads_per_layer_after" in shapes:
+            heads, wanted = layer.attention.self.num_attention_heads, int(shapes["heads_per_layer_after"][i])
+            if not 1 <= wanted <= heads:
+                raise ValueError(f"pruning: layer {i} has {heads} heads, cannot keep {wanted}")
+            if wanted < heads:
+                _remove_heads(layer, torch.arange(wanted))
+        if "intermediate_size_after" in shapes:
+            units, wanted = layer.intermediate.dense.out_features, int(shapes["intermediate_size_after"][i])
+            if not 1 <= wanted <= units:
+                raise ValueError(f"pruning: layer {i} has {units} feed-forward units, cannot keep {wanted}")
+            if wanted < units:
+                _remove_ffn_units(layer, torch.arange(wanted))
 
 
 class L1UnstructuredPruning(ModelPruning):
@@ -195,6 +254,9 @@ def apply_pruning(model: nn.Module, method: str, amount: float | None) -> tuple[
         info.update(prune_ffn(model, amount))
     elif method == "l1_unstructured":
         callbacks.append(L1UnstructuredPruning(amount))
+    hparams = getattr(model, "hparams", None)
+    if method != "none" and hparams is not None:  # a LightningModule: its checkpoints rebuild the pruned shapes
+        hparams["pruning"] = {"method": method, "amount": amount, **pruned_shapes(info)}
     update_after(info, model)
     callbacks.append(PruningReport(info))
     return callbacks, info

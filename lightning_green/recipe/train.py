@@ -1,7 +1,8 @@
 """The BERT recipe's entry point: ``train(cfg)`` and the Hydra ``main()``.
 
 ``python train.py [overrides]`` (repository root), ``lightning-green-train [overrides]`` or
-``python -m lightning_green.recipe.train [overrides]``. The Hydra configs ship inside the
+``python -m lightning_green.recipe.train [overrides]``. ``mode=predict ckpt_path=PATH`` serves a
+checkpoint instead (:mod:`lightning_green.recipe.predict`). The Hydra configs ship inside the
 package (``lightning_green/recipe/conf``; the repository's ``conf/`` points there), so an installed
 wheel finds them from any working directory; ``LIGHTNING_GREEN_CONFIG_DIR=/path/to/conf`` or
 Hydra's ``--config-dir`` point elsewhere.
@@ -63,10 +64,12 @@ def validate_config(cfg: DictConfig) -> dict[str, Any]:
     """Check the overrides that would otherwise fail late (or silently); return normalised values.
 
     Raises:
-        ValueError: For an unknown ``precision``, ``strategy.name``, ``pruning.method``, a
-            ``pruning.amount`` outside (0, 1), or missing / unreadable ``data.*_files``.
+        ValueError: For an unknown ``precision``, ``strategy.name``, ``pruning.method``, ``mode``,
+            ``inference.*`` value, a ``pruning.amount`` outside (0, 1), missing / unreadable
+            ``data.*_files``, or a missing ``ckpt_path``.
     """
     from lightning_green.recipe.data import check_data_files
+    from lightning_green.recipe.predict import validate_serving
     from lightning_green.recipe.pruning import validate_pruning
 
     precision = normalize_precision(cfg.get("precision"))
@@ -80,11 +83,12 @@ def validate_config(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError("`strategy=fsdp` needs GPUs (Lightning's FSDP requires CUDA) and this run would use the CPU; "
                          f"on a CPU use one of {[s for s in STRATEGIES if s != 'fsdp']}")
     method, amount = validate_pruning(cfg.pruning.get("method"), cfg.pruning.get("amount"))
+    serving = validate_serving(cfg, precision, _on_cpu(cfg), resolve_devices(cfg))
     if cfg.data.get("source") == "files":
         if OmegaConf.is_missing(cfg.data, "train_files"):
             raise ValueError("`data.train_files` is required for data=files (CSV, JSON or parquet files with `text` and `label` columns), got ???")
         check_data_files(cfg.data.train_files, cfg.data.get("validation_files"), cfg.data.get("test_files"))
-    return {"precision": precision, "pruning_method": method, "pruning_amount": amount}
+    return {"precision": precision, "pruning_method": method, "pruning_amount": amount, **serving}
 
 
 def resolve_devices(cfg: DictConfig) -> Any:
@@ -117,7 +121,7 @@ def _energy_callback(cfg: DictConfig, output_dir: str) -> Any:
     # For the Hydra compare callback, which reads it only after the job: check it now.
     check_number("energy.cooldown_s", node.pop("cooldown_s", None), minimum=0.0, optional=True)
     try:
-        return hydra.utils.instantiate(node, output_dir=output_dir)
+        return hydra.utils.instantiate(node, output_dir=output_dir, _convert_="all")  # sensors: a list, not a ListConfig
     except Exception as err:  # name the config key: "energy.pue must be ..."
         cause = err.__cause__ if isinstance(err.__cause__, (ValueError, TypeError)) else err
         raise ValueError(_energy_message(str(cause), node.get("_target_"))) from err
@@ -139,6 +143,13 @@ def _energy_message(message: str, target: Any) -> str:
         if message.startswith(f"{key} "):
             message = f"energy.{message}"
     return message if "energy." in message else f"energy: {message}"
+
+
+def run_fields(cfg: DictConfig) -> dict[str, Any]:
+    """The footprint's ``config`` (resolved) and ``overrides`` (the command line's)."""
+    config = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+              for key in cfg if key != "hydra"}  # compose(return_hydra_config=True) keeps a `hydra` node
+    return {"config": config, "overrides": _overrides()}
 
 
 def _summary(report: Any, metrics: dict[str, float], output_dir: str, pruning: dict[str, Any]) -> str:
@@ -184,6 +195,10 @@ def _launcher_scope(output_dir: str) -> Iterator[None]:
 def train(cfg: DictConfig) -> tuple[dict[str, float], Any]:
     """Fine-tune the configured classifier under an EnergyCallback and print the summary.
 
+    ``mode=predict`` serves ``ckpt_path`` instead (:func:`lightning_green.recipe.predict.predict`);
+    with ``mode=fit``, ``ckpt_path`` resumes training (the footprint continues) and
+    ``predict=true`` serves the trained model at the end.
+
     Returns:
         ``(metrics, report)``: ``trainer.callback_metrics`` as floats and the FootprintReport
         (``None`` on ranks other than 0).
@@ -191,9 +206,16 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], Any]:
     import lightning.pytorch as pl
 
     from lightning_green.recipe.bert import load_tokenizer
+    from lightning_green.recipe.checkpoints import checkpoint_callback
+    from lightning_green.recipe.predict import prepare_model, serve, start_record
+    from lightning_green.recipe.predict import summary as serving_summary
     from lightning_green.recipe.pruning import apply_pruning, count_parameters
 
     settings = validate_config(cfg)
+    if settings["mode"] == "predict":
+        from lightning_green.recipe.predict import predict
+
+        return predict(cfg, settings)
     output_dir = str(cfg.paths.output_dir)
     energy = _energy_callback(cfg, output_dir)  # validates energy.* before any data or model work
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -204,27 +226,37 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], Any]:
     datamodule.tokenizer = tokenizer
     model = hydra.utils.instantiate(cfg.model, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id or 0,
                                     _convert_="all")
+    model.attach_tokenizer(tokenizer)  # checkpoints carry it, so that they can be served alone
     pruning_callbacks, pruning = apply_pruning(model, settings["pruning_method"], settings["pruning_amount"])
 
-    config = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
-              for key in cfg if key != "hydra"}  # compose(return_hydra_config=True) keeps a `hydra` node
-    energy.extra_fields.update(config=config, overrides=_overrides(), extra={
+    energy.extra_fields.update(run_fields(cfg), extra={
         "pruning": pruning,
         "model": {"name": cfg.model.get("pretrained") or "tiny_bert (random init)", "parameters": count_parameters(model),
                   "vocab_size": len(tokenizer), "precision_requested": cfg.precision, "precision": settings["precision"]},
     })
+    serving = start_record(energy, settings) if settings["serve"] else None
+    callbacks = [*pruning_callbacks, *([serving[1]] if serving else []), energy]
+    if cfg.trainer.get("enable_checkpointing"):
+        callbacks.append(checkpoint_callback(cfg.get("checkpoint") or {}))  # epoch0-step10.ckpt: no '=' for Hydra
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = hydra.utils.instantiate(cfg.trainer, precision=settings["precision"], devices=resolve_devices(cfg),
-                                      callbacks=[*pruning_callbacks, energy], logger=logger, _convert_="all")
+                                      callbacks=callbacks, logger=logger, _convert_="all")
     energy.extra_fields["extra"]["model"]["precision"] = str(trainer.precision)  # 16-mixed on a CPU runs as bf16-mixed
     with _launcher_scope(output_dir):
-        trainer.fit(model, datamodule=datamodule)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=settings["ckpt_path"])
         if cfg.get("test"):
             trainer.test(model, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+    if serving:  # trainer.predict clears callback_metrics: the footprint keeps the fit's through extra_fields
+        energy.extra_fields["metrics"].update(metrics)
+        prepare_model(model, serving[0], settings["inference"])
+        serve(trainer, model, datamodule, energy, serving[0], output_dir)
+        metrics.update(energy.extra_fields["metrics"])
     report = energy.report if trainer.is_global_zero else None
     if trainer.is_global_zero:
         print(_summary(report, metrics, output_dir, pruning), flush=True)
+        if serving:
+            print(serving_summary(serving[0]), flush=True)
     return metrics, report
 
 
