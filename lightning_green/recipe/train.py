@@ -120,7 +120,13 @@ def _energy_callback(cfg: DictConfig, output_dir: str) -> Any:
     node = OmegaConf.to_container(cfg.energy, resolve=True)
     # For the Hydra compare callback, which reads it only after the job: check it now.
     check_number("energy.cooldown_s", node.pop("cooldown_s", None), minimum=0.0, optional=True)
+    port = check_number("energy.prometheus_port", node.pop("prometheus_port", None), minimum=0, maximum=65535,
+                        integer=True, optional=True)
     try:
+        if port is not None:
+            from lightning_green.exporters import PrometheusExporter
+
+            node["exporters"] = [PrometheusExporter(port=port)]
         return hydra.utils.instantiate(node, output_dir=output_dir, _convert_="all")  # sensors: a list, not a ListConfig
     except Exception as err:  # name the config key: "energy.pue must be ..."
         cause = err.__cause__ if isinstance(err.__cause__, (ValueError, TypeError)) else err
@@ -137,7 +143,8 @@ def _energy_message(message: str, target: Any) -> str:
         keys = []
     unknown = re.search(r"unexpected keyword argument '(\w+)'", message)
     if unknown:
-        return f"energy.{unknown.group(1)} is not an EnergyCallback argument; the energy keys are {keys + ['cooldown_s']}"
+        return (f"energy.{unknown.group(1)} is not an EnergyCallback argument; the energy keys are "
+                f"{keys + ['cooldown_s', 'prometheus_port']}")
     for key in keys:
         message = message.replace(f"`{key}`", f"`energy.{key}`")
         if message.startswith(f"{key} "):

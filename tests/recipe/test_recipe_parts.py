@@ -260,3 +260,28 @@ def test_defaults_are_offline():
         base = compose("train", overrides=["model=bert_base", "data=imdb"])
     assert base.model.pretrained == "bert-base-uncased" and base.model.learning_rate == 2e-5
     assert base.data.source == "imdb" and base.data.batch_size == 32
+
+
+def test_energy_keys_reach_the_callback_and_prometheus_port_builds_an_exporter(tmp_path):
+    """Every EnergyCallback argument is an energy.* key; energy.prometheus_port serves /metrics."""
+    import socket
+
+    from lightning_green.exporters import PrometheusExporter
+    from lightning_green.recipe.train import _energy_callback
+    from tests.helpers.recipe_helpers import composed
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with composed([f"energy.prometheus_port={port}", "energy.snapshot_every_s=5", "energy.water_l_per_kwh=0.5",
+                   "energy.price_per_kwh=0.2", "energy.currency=EUR", "energy.embodied=true"],
+                  tmp_path / "out", tmp_path / "cache") as cfg:
+        cb = _energy_callback(cfg, str(tmp_path / "out"))
+    (exporter,) = cb.exporters
+    assert isinstance(exporter, PrometheusExporter) and exporter.port == port
+    options = cb.meter.options
+    assert (options.snapshot_every_s, options.water_l_per_kwh, options.currency) == (5.0, 0.5, "EUR")
+    assert options.carbon_options.embodied is not None
+    with composed(["energy.prometheus_port=70000"], tmp_path / "o2", tmp_path / "cache") as cfg:
+        with pytest.raises(ValueError, match=r"energy.prometheus_port must be an integer >= 0 and <= 65535.*70000"):
+            _energy_callback(cfg, str(tmp_path / "o2"))
