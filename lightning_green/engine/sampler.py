@@ -52,6 +52,7 @@ import numpy as np
 
 from lightning_green.engine.marks import STEP_WIDTH
 from lightning_green.engine.series import SensorHealth, Track
+from lightning_green.validation import check_number
 
 __all__ = ["Sampler", "SamplerSnapshot", "SensorHealth"]
 
@@ -117,12 +118,10 @@ class Sampler:
         tick_s: float | None = None,
         on_round: Callable[[], None] | None = None,
     ) -> None:
-        if not _positive(interval_s):
-            raise ValueError(f"interval_s must be a finite number > 0, got {interval_s!r}")
-        if max_gap_s is not None and not _positive(max_gap_s):
-            raise ValueError(f"max_gap_s must be None or a finite number > 0, got {max_gap_s!r}")
-        if housekeeping_s is not None and not _positive(housekeeping_s):
-            raise ValueError(f"housekeeping_s must be None or a finite number > 0, got {housekeeping_s!r}")
+        check_number("interval_s", interval_s, exclusive_minimum=0.0)
+        check_number("max_gap_s", max_gap_s, exclusive_minimum=0.0, optional=True)
+        check_number("housekeeping_s", housekeeping_s, exclusive_minimum=0.0, optional=True)
+        check_number("tick_s", tick_s, exclusive_minimum=0.0, optional=True)
         for label, fn in (("sink", sink), ("step_sink", step_sink), ("on_round", on_round)):
             if fn is not None and not callable(fn):
                 raise ValueError(f"{label} must be a callable or None, got {fn!r}")
@@ -516,12 +515,3 @@ class Sampler:
         self._warned.add(key)
         self.warnings.append(message)
         log.warning("lightning-green: %s", message)
-
-
-def _positive(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )

@@ -33,7 +33,6 @@ Labelled ``measured=False``. ``update_period_s`` is the kernel's CPU-time tick (
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_green.sensors.base import EnergySensor
+from lightning_green.validation import check_number
 
 W_PER_THREAD = 4.0
 IDLE_FRACTION = 0.1
@@ -158,11 +158,6 @@ def _lookup_tdp_w(cpu_model: str | None) -> float | None:
         return None
 
 
-def _check_number(name: str, value: Any, low: float, high: float = math.inf) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-
-
 class CpuEstimateSensor(EnergySensor):
     """Estimated CPU power: ``max_power_w * (idle_fraction + (1 - idle_fraction) * load)``.
 
@@ -216,9 +211,9 @@ class CpuEstimateSensor(EnergySensor):
         **kwargs: Any,
     ) -> None:
         if tdp_w is not None:
-            _check_number("tdp_w", tdp_w, 0.0, 1e5)
-        _check_number("w_per_thread", w_per_thread, 0.0, 1e3)
-        _check_number("idle_fraction", idle_fraction, 0.0, 1.0)
+            check_number("tdp_w", tdp_w, minimum=0.0, maximum=1e5)
+        check_number("w_per_thread", w_per_thread, minimum=0.0, maximum=1e3)
+        check_number("idle_fraction", idle_fraction, minimum=0.0, maximum=1.0)
         info = read_cpuinfo(cpuinfo_path) if None in (cpu_model, sockets, virtual) else {}
         self.cpu_model = cpu_model if cpu_model is not None else info.get("model")
         self.sockets = int(sockets if sockets is not None else info.get("sockets", 1))

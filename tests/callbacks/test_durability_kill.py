@@ -28,7 +28,7 @@ LAG_BOUND_S = max(EVERY_S, EVERY_S / 2 + 2 * 1.0)
 #: not follow its schedule.
 WRITE_ALLOWANCE_S = 0.5
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.timeout(180)]
 
 
 def _kill_after_snapshots(fit: Fit, out, snapshots: int = 3) -> float:
@@ -93,6 +93,7 @@ def test_sigkill_leaves_a_running_footprint_within_one_snapshot_of_the_energy_sp
 
 
 @pytest.mark.ddp
+@pytest.mark.slow
 def test_sigkill_of_a_ddp_job_leaves_every_ranks_energy_and_state(tmp_path):
     fit = Fit(tmp_path, "fit", power_w=POWER_W, snapshot_every_s=EVERY_S, step_sleep_s=0.02, devices=2,
               log_every_n_steps=5)

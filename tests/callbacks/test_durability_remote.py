@@ -46,7 +46,6 @@ def _rows(client, key: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(client.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode())))
 
 
-@pytest.mark.slow
 def test_a_fit_into_s3_leaves_footprint_emissions_steps_state_and_snapshots_there(s3, tmp_path, no_thread_leak):
     client = boto3_client(s3)
     url = f"s3://{BUCKET}/team/run-1"

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GPU_W, HOST_W = 100.0, 20.0
 REL = 0.05
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.timeout(300)]
 
 
 def totals_by_scrape(prom: PrometheusServer, selector: str, key: str) -> dict[str, list[tuple[float, float]]]:
@@ -76,6 +76,7 @@ def test_fit_is_scraped_live_by_a_real_prometheus(tmp_path, no_thread_leak):
 
 
 @pytest.mark.ddp
+@pytest.mark.slow
 def test_ddp_fit_two_endpoints_and_host_energy_once(tmp_path):
     base = free_port_pair()
     prom = PrometheusServer(tmp_path / "prometheus", [f"127.0.0.1:{base}", f"127.0.0.1:{base + 1}"])

@@ -12,7 +12,7 @@ from lightning_green.exporters import PrometheusPushExporter
 from tests.helpers.live_feeder import ConstantPowerFeeder
 from tests.helpers.prometheus_servers import PrometheusServer, Pushgateway, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.timeout(240)]
 
 RUN = "team/run-7"  # a slash: the grouping key must still keep it whole
 GPU_W, CPU_W = 100.0, 20.0

@@ -17,7 +17,7 @@ from lightning_green.exporters import PrometheusExporter
 from tests.helpers.live_feeder import J_PER_KWH, ConstantPowerFeeder
 from tests.helpers.prometheus_servers import PrometheusServer, free_port, free_port_pair, http_get, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.timeout(240)]
 
 GPU_W, CPU_W = 100.0, 20.0
 INTENSITY = 400.0

@@ -213,7 +213,6 @@ def test_predict_files_without_labels_serve_only_those_files(tmp_path, cache_dir
     assert inf["energy_j_per_1000_predictions"] == pytest.approx(inf["energy_j"] / 3 * 1000)
 
 
-@pytest.mark.slow
 def test_compile_is_warmed_up_outside_the_predict_phase(tmp_path, cache_dir, trained):
     _, plain_metrics, _ = _serve(tmp_path, cache_dir, trained[1], name="plain")
     _, metrics, report = _serve(tmp_path, cache_dir, trained[1], ["inference.compile=true"], name="compiled")
