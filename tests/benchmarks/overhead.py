@@ -28,7 +28,7 @@ what the callback costs the training thread (its fixed set-up/teardown cost per 
 ``tests.benchmarks.hooks``). codecarbon cannot be switched on and off per step. A warm-up round (not counted) absorbs imports and one-time caches.
 
 Two step lengths by default: batch 64 (~2 ms of compute per step here, the hard case, 2,000
-steps, 8 rounds) and batch 256 (~7 ms, 1,000 steps, 5 rounds).
+steps, 8 rounds) and batch 384 (~10 ms, 1,000 steps, 7 rounds).
 
     python -m tests.benchmarks.overhead [--config BATCH:STEPS:ROUNDS ...] [--ab-steps 3000]
 """
@@ -290,7 +290,7 @@ def format_result(result: dict[str, Any]) -> str:
                   "us/step vs bare", "first fit s"], rows, title) + "\n\n" + notes
 
 
-DEFAULT_CONFIGS = ("64:2000:8", "256:1000:5")
+DEFAULT_CONFIGS = ("64:2000:8", "384:1000:7")
 
 
 def _config(text: str) -> tuple[int, int, int]:
