@@ -1,7 +1,7 @@
 """Argument checks shared by the callback and the recipe.
 
 Every error names the argument, the allowed values and the value given, and is raised
-before any training starts (STYLE.md rule 3).
+before any training starts.
 """
 
 from __future__ import annotations

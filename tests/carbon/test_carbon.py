@@ -35,7 +35,7 @@ def test_country_intensity_is_codecarbons(code, about_g_per_kwh):
         assert intensity.country_name == MIX[code]["country_name"]
         assert intensity.source == f"codecarbon global_energy_mix.json: {code} (OWID {MIX[code]['year']})"
         assert intensity.warning is None
-    # the figures MEASUREMENT.md quotes (OWID 2023 in codecarbon 3.x)
+    # the published figures (Our World in Data 2023, bundled with codecarbon 3.x)
     assert round(intensity.g_per_kwh) == about_g_per_kwh
 
 
