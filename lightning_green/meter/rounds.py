@@ -31,6 +31,8 @@ class SamplerRounds:
             figures = live_figures(self, session)
             for exporter in self.options.exporters:
                 self._call_exporter(exporter, "update", figures)
+        if resolved and self.options.write_files and not self._world.distributed:
+            self._stream_steps(session)
         snapshots = self._snapshots
         if not (resolved and snapshots.enabled and self.options.write_files):
             return
@@ -39,6 +41,22 @@ class SamplerRounds:
             snapshots.done()
         if snapshots.due(session.sampler.housekeeping_s):  # the next mark, in the same round
             snapshots.pending = session.mark_at(Boundary("snapshot"))
+
+    def _stream_steps(self, session: Session) -> None:
+        """One process, local folder: append the steps resolved this round to steps.csv (no
+        fsync: the snapshots and the end sync it). The rows are formatted here, on the sampler
+        thread, about 2 us a row, so the end of the run has only the last round's rows to write
+        and ``tail -f steps.csv`` follows the run a second behind."""
+        try:
+            steps = self._steps_file(list(session.store.components))
+            if steps.appendable and session.store.rows > steps.rows_written:
+                steps.append(session.store.chunks_from(steps.rows_written), sync=False)
+        except Exception as err:  # never cost the run: the end writes the whole file instead
+            steps = self._steps_csv
+            if steps is not None:
+                steps.appendable = False
+            self._warn(f"could not append to steps.csv while running ({type(err).__name__}: {err}); "
+                       "it is written whole at the end")
 
     def _observe(self, session: Session) -> None:
         """This process's cumulative energy now, for the intensity series' integral."""

@@ -116,6 +116,7 @@ class StepsCsv:
         self.rows_written = 0
         self.appendable = not files.is_remote(self.path)
         self._started = False
+        self._unsynced = False
 
     def _text(self, chunks: Iterable[np.ndarray]) -> str:
         """CSV text of rows given in chunks, formatted in blocks of up to 65,536 rows."""
@@ -134,21 +135,28 @@ class StepsCsv:
         kept = _kept_rows(self.path, self.first_step, header) if self.first_step > 0 and files.exists(self.path) else []
         return head.getvalue() + "".join(kept)
 
-    def append(self, chunks: Iterable[np.ndarray]) -> int:
+    def append(self, chunks: Iterable[np.ndarray], *, sync: bool = True) -> int:
         """Append rows (local folders only); returns how many. The first call writes the
-        header and the earlier segment's rows, atomically."""
+        header and the earlier segment's rows, atomically; later ones add whole lines in one
+        ``write`` (a kill cannot leave half a line), then fsync unless ``sync=False``."""
         if not self.appendable:
             return 0
         text = self._text(chunks)
         rows = text.count("\n")
         if not self._started:
-            files.write_text(self.path, self._head() + text)
-            self._started = True
-        elif text:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
+            files.write_text(self.path, self._head() + text)  # atomic, fsync'd
+            self._started, self._unsynced = True, False
+        elif text or (sync and self._unsynced):
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                data = memoryview(text.encode("utf-8"))
+                while data:  # one write for a regular file; the loop only guards short writes
+                    data = data[os.write(fd, data):]
+                if sync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._unsynced = not sync
         self.rows_written += rows
         return rows
 

@@ -183,6 +183,31 @@ def test_steps_csv_has_one_row_per_step_with_phase_work_energy_and_emissions(tmp
         assert in_rows <= data["energy_kwh_by_phase"][phase] * J_PER_KWH * (1 + 1e-9)
 
 
+def test_steps_csv_grows_while_the_run_goes_and_ends_with_every_step_once(tmp_path, no_thread_leak):
+    # one process, local folder: the sampler thread appends each round's resolved steps (no
+    # snapshots here), so the end of the run formats only the last round's rows
+    meter = make_meter(tmp_path, snapshot_every_s=0)
+    path = tmp_path / "steps.csv"
+    with meter:
+        with meter.phase("train"):
+            for _ in range(5):
+                with meter.step(samples=4):
+                    time.sleep(STEP_S)
+            deadline = time.monotonic() + 10.0
+            while not (path.exists() and len(read_csv(path)) == 5) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            running = read_csv(path)  # before stop(): written by the sampler thread
+            assert [int(r["step"]) for r in running] == list(range(5))
+            assert path.read_text().endswith("\n")
+            for _ in range(3):
+                with meter.step(samples=4):
+                    time.sleep(STEP_S)
+    rows = read_csv(path)
+    assert [int(r["step"]) for r in rows] == list(range(8))
+    assert rows[:5] == running  # the streamed rows were final
+    assert read_json(tmp_path / "footprint.json")["steps"] == 8
+
+
 # -- failures --------------------------------------------------------------------------------------------
 def _fail_inside(meter: EnergyMeter, error: BaseException) -> None:
     with meter:
