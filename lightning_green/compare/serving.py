@@ -41,7 +41,17 @@ __all__ = ["BreakEven", "SERVING_METRICS", "Serving", "ServingRow", "analyse_ser
 J_PER_KWH = 3.6e6
 SERVING_METRICS = ("predict/acc", "predict_acc", "predict/accuracy", "predict_accuracy", "predict/f1", "predict_f1",
                    "test/acc", "test_acc")
-_NOT_SETTINGS = {"trained_from", "ckpt_path", "checkpoint"}
+#: The inference levers (``extra.inference``) a serving row is told apart by; the rest of that
+#: block is measurement (times, counts, energy), shown in its own columns or not at all.
+_SETTINGS = ("precision", "quantization", "batch_size", "compile", "pruning")
+
+
+def _setting(key: str, value: Any) -> Any:
+    if key == "pruning" and isinstance(value, dict):  # {"method": "heads", "amount": 0.5, ...}
+        method = value.get("method") or "none"
+        amount = value.get("amount")
+        return method if method == "none" or amount is None else f"{method} {canonical_value(amount)}"
+    return canonical_value(value)
 
 
 @dataclass(frozen=True)
@@ -191,7 +201,7 @@ def analyse_serving(runs: Sequence[Run], *, baseline: Run | None = None, metric:
     if not served:
         return None
     metric = choose_metric(served, metric)
-    raw_settings = [{k: canonical_value(v) for k, v in r.inference.items() if k not in _NOT_SETTINGS} for r in served]
+    raw_settings = [{k: _setting(k, r.inference[k]) for k in _SETTINGS if k in r.inference} for r in served]
     keys = [k for k in dict.fromkeys(k for s in raw_settings for k in s) if len({s.get(k) for s in raw_settings}) > 1]
     rows = []
     for run, settings in zip(served, raw_settings):

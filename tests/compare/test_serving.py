@@ -107,3 +107,22 @@ def test_explicit_pairs_and_same_run(tmp_path):
     assert rows["predict-only"].break_even.predictions == pytest.approx(30_000)
     with pytest.raises(ValueError, match=r"pair must be SERVING=TRAINING with run names .*got 'nope'"):
         compare(runs, pairs={"predict-only": "nope"})
+
+
+def test_serving_columns_are_the_inference_levers_not_its_measurements(tmp_path):
+    # extra.inference also holds measurements that differ from run to run (warm-up time,
+    # energy, accuracy): only the levers tell serving rows apart, pruning as "method amount"
+    common = {"precision": "32", "batch_size": 64, "compile": False}
+    variants = [
+        ("dense", {**common, "quantization": "none", "warmup_s": 0.2, "energy_j": 39.3,
+                   "pruning": {"method": "none", "amount": None, "parameters": 3468290}}),
+        ("heads", {**common, "quantization": "dynamic_int8", "warmup_s": 0.1, "energy_j": 12.8,
+                   "pruning": {"method": "heads", "amount": 0.5, "parameters": 2942466}}),
+    ]
+    for minute, (name, inference) in enumerate(variants):
+        write_run(tmp_path / f"serve-{name}", serving_footprint(run_id=name, predict_kwh=0.001, predictions=1_000,
+                                                                acc=0.7, inference=inference, start_min=minute))
+    s = compare(load_runs([tmp_path])).serving
+    assert s.setting_keys == ["quantization", "pruning"]
+    assert [r.settings for r in s.rows] == [{"quantization": "none", "pruning": "none"},
+                                            {"quantization": "dynamic_int8", "pruning": "heads 0.5"}]
