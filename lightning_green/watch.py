@@ -18,9 +18,10 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
+
+from lightning_green.units import unix_time
 
 __all__ = ["EXIT_TIMEOUT", "Snapshot", "power_w", "read_snapshot", "watch"]
 
@@ -30,16 +31,6 @@ FOOTPRINT = "footprint.json"
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _time(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 class Snapshot(dict):
@@ -52,7 +43,7 @@ class Snapshot(dict):
     @property
     def t_s(self) -> float | None:
         """When it was taken: ``snapshot_at`` as unix seconds, else None."""
-        return _time(self.get("snapshot_at"))
+        return unix_time(self.get("snapshot_at"))
 
 
 def read_snapshot(path: Path) -> Snapshot | None:
@@ -76,7 +67,7 @@ def power_w(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> f
     if previous is None:
         return None
     e1, e0 = current.get("energy_kwh"), previous.get("energy_kwh")
-    t1, t0 = _time(current.get("snapshot_at")), _time(previous.get("snapshot_at"))
+    t1, t0 = unix_time(current.get("snapshot_at")), unix_time(previous.get("snapshot_at"))
     if t1 is None or t0 is None:
         t1, t0 = current.get("duration_s"), previous.get("duration_s")
     if not all(_finite(v) for v in (e1, e0, t1, t0)) or t1 <= t0:
@@ -85,7 +76,11 @@ def power_w(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> f
 
 
 def _line(snap: Snapshot, watts: float | None) -> str:
-    from lightning_green.outputs.summary import format_duration_s, format_energy_kwh, format_mass_kg
+    from lightning_green.outputs.summary import (
+        format_duration_s,
+        format_energy_kwh,
+        format_mass_kg,
+    )
 
     when = snap.get("snapshot_at") or snap.get("ended_at") or ""
     if isinstance(when, str) and "T" in when:

@@ -16,9 +16,10 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from lightning_green.units import unix_time
 
 __all__ = ["FOOTPRINT_NAME", "PHASE_COUNTS", "Run", "canonical_value", "finite", "load_runs"]
 
@@ -55,18 +56,6 @@ def canonical_value(text: Any) -> str:
     if number.is_integer() and abs(number) < 1e15:
         return str(int(number))
     return repr(number)
-
-
-def _parse_time(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 @dataclass
@@ -144,10 +133,10 @@ class Run:
 
     def interval(self) -> tuple[float, float] | None:
         """(start, end) as unix seconds, or None when the footprint lacks the times."""
-        start = _parse_time(self.report.started_at)
+        start = unix_time(self.report.started_at)
         if start is None:
             return None
-        end = _parse_time(self.report.ended_at)
+        end = unix_time(self.report.ended_at)
         if end is None:
             end = start + float(self.report.duration_s or 0.0)
         return start, end

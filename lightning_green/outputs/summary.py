@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from lightning_green.outputs.summary_data import SHOW_SCHEMA, Fields, finite, pair, serving_figures, summary_dict
+from lightning_green.units import unix_time
 
 if TYPE_CHECKING:
     from lightning_green.outputs.footprint import FootprintReport
@@ -69,13 +70,10 @@ def _mass_range(low: float, high: float, center: float) -> str:
 def _snapshot_time(text: Any) -> str | None:
     if not isinstance(text, str) or not text:
         return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    seconds = unix_time(text)
+    if seconds is None:
         return text
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
 
 
 def status_text(report: Any, fields: Mapping[str, Any] | None = None) -> str:
