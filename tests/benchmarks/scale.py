@@ -9,8 +9,10 @@ process's RSS (psutil), once under ``tracemalloc`` (Python allocations, current 
 Growth is counted from a baseline taken after 1,000 steps. Target: bounded, under 10 MB.
 
 CPU: the sampler thread's own CPU time (its ``pthread_getcpuclockid`` clock; where there is
-none, user + system ticks from ``/proc/self/task/<tid>/stat``), over ``--cpu-seconds`` with no marks, then with ~1 kHz
-steps, as a percentage of one core.
+none, user + system ticks from ``/proc/self/task/<tid>/stat``), over ``--cpu-seconds`` with no
+steps, then with ~1 kHz steps without files and with them (one process in a local folder: the
+sampler appends each round's resolved steps to steps.csv, ~2 us a row), as a percentage of one
+core.
 
     python -m tests.benchmarks.scale [--steps 100000] [--step-ms 0.2] [--cpu-seconds 20]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import tempfile
 import time
 import tracemalloc
 from typing import Any
@@ -28,10 +31,11 @@ from tests.benchmarks._common import machine_line, table
 MIB = 2**20
 
 
-def _meter() -> Any:
+def _meter(output_dir: str | None = None) -> Any:
     from lightning_green import EnergyMeter
 
-    meter = EnergyMeter(write_files=False, snapshot_every_s=0)
+    meter = EnergyMeter(output_dir=output_dir, write_files=output_dir is not None, snapshot_every_s=0,
+                        carbon_intensity_g_per_kwh=100.0)
     meter.start(manage_epochs=False)
     meter.set_epoch(0)
     meter.set_phase("train")
@@ -93,9 +97,10 @@ def _thread_cpu_s(thread: Any) -> float:
     raise RuntimeError(f"sampler thread {thread.native_id} not found in /proc/self/task")
 
 
-def cpu_run(seconds: float, step_s: float | None) -> dict[str, Any]:
-    """The sampler thread's CPU time over ``seconds``, idle (``step_s=None``) or recording steps."""
-    meter = _meter()
+def cpu_run(seconds: float, step_s: float | None, output_dir: str | None = None) -> dict[str, Any]:
+    """The sampler thread's CPU time over ``seconds``, idle (``step_s=None``) or recording steps;
+    with ``output_dir`` the files are written (steps.csv rows appended each round)."""
+    meter = _meter(output_dir)
     session = meter._session
     try:
         sampler = session.sampler
@@ -158,8 +163,10 @@ def main(argv: list[str] | None = None) -> str:
     print(machine_line(), flush=True)
     rss = memory_run(args.steps, args.step_ms / 1e3, traced=False, every=every)
     traced = memory_run(args.steps, args.step_ms / 1e3, traced=True, every=every)
-    cpu = [("idle (no steps)", cpu_run(args.cpu_seconds, None)),
-           ("training at ~1 kHz steps", cpu_run(args.cpu_seconds, 0.001))]
+    with tempfile.TemporaryDirectory(prefix="lg-bench-scale-") as out:
+        cpu = [("idle (no steps)", cpu_run(args.cpu_seconds, None)),
+               ("training at ~1 kHz steps, no files", cpu_run(args.cpu_seconds, 0.001)),
+               ("training at ~1 kHz steps, steps.csv appended each round", cpu_run(args.cpu_seconds, 0.001, out))]
     text = format_result(rss, traced, cpu, args.step_ms)
     print(text, flush=True)
     return text
