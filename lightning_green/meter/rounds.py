@@ -3,6 +3,7 @@ the intensity series' integral, live exporters, and snapshots of the running foo
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -74,15 +75,20 @@ class SamplerRounds:
                 self._call_exporter(exporter, "snapshot", figures)
             if self._world.rank != 0:
                 return
-            totals, results, redone_j = own, [self._rank_result(session, own, own)], None
+            totals, results, redone_j, as_of_s = own, [self._rank_result(session, own, own)], None, wall_s
             if self._world.distributed:
-                if self._exchange is None:
+                latest = self._exchange
+                if latest is None:
                     return  # no exchange yet: nothing honest to say about the other ranks
-                totals = self._exchange.totals
-                totals.duration_s = own.duration_s
+                # Every rank's figures are those of the latest exchange, which may come before or
+                # after the mark (exchanges go on while the mark waits to be resolved): the
+                # snapshot is dated, and its duration taken, at the exchange.
+                as_of_s = latest.wall_s
+                totals = copy.copy(latest.totals)
+                totals.duration_s = max(0.0, own.duration_s - (wall_s - as_of_s))
                 totals.facility_energy_j = totals.energy_j * self.options.pue
-                redone_j = self._exchange.redone_energy_j
-            inputs = self._report_inputs("completed", session, None, {}, None, snapshot_wall_s=wall_s,
+                redone_j = latest.redone_energy_j
+            inputs = self._report_inputs("completed", session, None, {}, None, snapshot_wall_s=as_of_s,
                                          redone_energy_j=redone_j)
             report = make_report(totals, results, inputs)
             report.status = "running"
