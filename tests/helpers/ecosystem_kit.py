@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_green import EnergyCallback
 from lightning_green.sensors import ConstantPowerSensor
+from tests.helpers.models import SlowBoringModel
 
 POWER_W = 25.0
 INTENSITY = 100.0  # g/kWh: explicit, so no "no location" warning unless a test wants it
@@ -37,26 +38,17 @@ def trainer(root: Path, callbacks: list, **kwargs: Any) -> Trainer:
     return Trainer(callbacks=callbacks, **{**defaults, **kwargs})
 
 
-class LoggingModel(BoringModel):
-    """BoringModel that logs its loss as real modules do (step and epoch values, on the bar)."""
+class LoggingModel(SlowBoringModel):
+    """The tests' tiny module (its data loaders, no sleep) logging its loss as real modules do
+    (step and epoch values, on the bar), with predict data too."""
 
     def __init__(self, batch_size: int = 4) -> None:
-        super().__init__()
-        self.batch_size = batch_size
+        super().__init__(batch_size=batch_size)
 
     def training_step(self, batch, batch_idx):
         out = super().training_step(batch, batch_idx)
         self.log("train_loss", out["loss"], prog_bar=True, on_step=True, on_epoch=True)
         return out
-
-    def train_dataloader(self):
-        return DataLoader(RandomDataset(32, 64), batch_size=self.batch_size)
-
-    def val_dataloader(self):
-        return DataLoader(RandomDataset(32, 16), batch_size=self.batch_size)
-
-    def test_dataloader(self):
-        return DataLoader(RandomDataset(32, 16), batch_size=self.batch_size)
 
     def predict_dataloader(self):
         return DataLoader(RandomDataset(32, 16), batch_size=self.batch_size)
